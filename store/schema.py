@@ -1,0 +1,43 @@
+"""The whole schema in one import: every table registered on `store.base.metadata`."""
+
+from __future__ import annotations
+
+from store.access import ApiToken, AuditEntry, User
+from store.base import Base, metadata
+from store.monitoring import (
+    Alert,
+    AlertNotification,
+    KpiSnapshot,
+    ProbeFinding,
+    ProbeResult,
+    Silence,
+)
+from store.objects import BillableItem, Contract, Deal, Invoice, Payment
+from store.outbox import DeadLetter, Replay, SyncAttempt, SyncCursor, SyncMessage
+from store.telemetry import LifecycleEvent, Span
+
+__all__ = [
+    "Alert",
+    "AlertNotification",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "BillableItem",
+    "Contract",
+    "DeadLetter",
+    "Deal",
+    "Invoice",
+    "KpiSnapshot",
+    "LifecycleEvent",
+    "Payment",
+    "ProbeFinding",
+    "ProbeResult",
+    "Replay",
+    "Silence",
+    "Span",
+    "SyncAttempt",
+    "SyncCursor",
+    "SyncMessage",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,152 @@
+"""The enumerations stored in the schema: systems, lifecycle stages and the states of things."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import Enum
+
+
+class System(enum.StrEnum):
+    CRM = "crm"
+    CLM = "clm"
+    PSA = "psa"
+    BILLING = "billing"
+    ERP = "erp"
+
+
+class ObjectType(enum.StrEnum):
+    DEAL = "deal"
+    CONTRACT = "contract"
+    PROJECT = "project"
+    INVOICE = "invoice"
+    BILLABLE_ITEM = "billable_item"
+    PAYMENT = "payment"
+
+
+class DealStage(enum.StrEnum):
+    """Canonical deal lifecycle, in order (DESIGN.md 1)."""
+
+    CLOSED_WON = "closed_won"
+    CONTRACT_EXECUTED = "contract_executed"
+    CUSTOMER_PROVISIONED = "customer_provisioned"
+    PROJECT_ACTIVATED = "project_activated"
+    BILLING_SCHEDULED = "billing_scheduled"
+    FIRST_INVOICED = "first_invoiced"
+    FIRST_POSTED = "first_posted"
+    FIRST_CASH = "first_cash"
+
+
+class InvoiceStage(enum.StrEnum):
+    """Invoice lifecycle in order, then the exception stages."""
+
+    BILLABLE_APPROVED = "billable_approved"
+    VALIDATED = "validated"
+    INVOICED = "invoiced"
+    POSTED = "posted"
+    PAID = "paid"
+    REJECTED = "rejected"
+    POSTING_FAILED = "posting_failed"
+    DISPUTED = "disputed"
+    CREDITED = "credited"
+
+
+INVOICE_EXCEPTIONS = frozenset(
+    {
+        InvoiceStage.REJECTED,
+        InvoiceStage.POSTING_FAILED,
+        InvoiceStage.DISPUTED,
+        InvoiceStage.CREDITED,
+    }
+)
+ALL_STAGES: tuple[str, ...] = tuple(s.value for s in DealStage) + tuple(
+    s.value for s in InvoiceStage
+)
+
+
+class SpanStatus(enum.StrEnum):
+    UNSET = "unset"
+    OK = "ok"
+    ERROR = "error"
+
+
+class MessageState(enum.StrEnum):
+    """Outbox message: pending -> running -> succeeded, or back to pending, or dead."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+class AttemptOutcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    RETRYABLE = "retryable"
+    FATAL = "fatal"
+
+
+class DeadLetterState(enum.StrEnum):
+    OPEN = "open"
+    REPLAYING = "replaying"
+    REPLAYED = "replayed"
+    DISCARDED = "discarded"
+
+
+class ReplayOutcome(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    ALREADY_DONE = "already_done"
+    FAILED = "failed"
+
+
+class ProbeStatus(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class ProbeKind(enum.StrEnum):
+    HEALTH = "health"
+    RECONCILIATION = "reconciliation"
+    FRESHNESS = "freshness"
+    STUCK = "stuck"
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertState(enum.StrEnum):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class NotificationStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+class Role(enum.StrEnum):
+    EXECUTIVE = "executive"
+    FINANCE = "finance"
+    ONCALL = "oncall"
+    ADMIN = "admin"
+
+
+def enum_column(enum_cls: type[enum.StrEnum], length: int = 24) -> Enum:
+    """A portable enum column: VARCHAR holding the member's value, same on both databases."""
+    values: Any = lambda e: [m.value for m in e]  # noqa: E731 - SQLAlchemy wants a callable
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=values,
+        validate_strings=True,
+    )

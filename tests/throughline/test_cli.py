@@ -1,0 +1,188 @@
+"""The command line as a user drives it: real processes, real signals, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from store.engine import make_engine
+from store.schema import metadata
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+THROUGHLINE = [sys.executable, "-m", "throughline"]
+
+
+def run(
+    args: list[str], env: dict[str, str] | None = None, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*THROUGHLINE, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_migrate_up_and_down_through_the_command_line(database_url: str) -> None:
+    env = {"THROUGHLINE_DATABASE__URL": database_url}
+    up = run(["migrate"], env)
+    assert up.returncode == 0, up.stderr
+    assert "empty -> 0001" in up.stdout
+    assert set(sa.inspect(make_engine(database_url)).get_table_names()) >= set(metadata.tables)
+    assert run(["migrate", "status"], env).returncode == 0
+
+    down = run(["migrate", "down", "--yes"], env)
+    assert down.returncode == 0, down.stderr
+    assert "0001 -> base" in down.stdout
+    assert set(sa.inspect(make_engine(database_url)).get_table_names()) <= {"alembic_version"}
+    status = run(["migrate", "status"], env)
+    assert status.returncode == 1
+    assert "behind" in status.stdout
+
+
+def test_migrate_down_asks_before_dropping_data(tmp_path: Path) -> None:
+    env = {"THROUGHLINE_DATABASE__URL": f"sqlite:///{tmp_path}/t.db"}
+    assert run(["migrate"], env).returncode == 0
+    refused = run(["migrate", "down"], env, input="n\n")
+    assert refused.returncode != 0
+    assert "spans" in sa.inspect(make_engine(env["THROUGHLINE_DATABASE__URL"])).get_table_names()
+
+
+def test_check_config_names_three_mistakes_and_exits_non_zero(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "systems:\n"
+        "  erp: {base_url: 'erp dot example', auth: {kind: api_key, api_key: k}}\n"
+        "retention: {spans: forever}\n"
+        "alerts: {rules: [{name: r, kind: dead_letters, threshold: 1, colour: red}]}\n"
+    )
+    result = run(["check-config", str(path)])
+    assert result.returncode == 2
+    assert "3 problem(s)" in result.stderr
+    assert "systems.erp.base_url: not a URL: 'erp dot example'" in result.stderr
+    assert "retention.spans: not a duration: 'forever'" in result.stderr
+    assert "alerts.rules[0].colour: unknown key" in result.stderr
+
+
+def test_check_config_says_ok_on_the_example_file() -> None:
+    result = run(["check-config", str(ROOT / "throughline.example.yaml")])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK")
+
+
+def test_every_command_explains_itself_in_help() -> None:
+    top = run(["--help"])
+    assert top.returncode == 0
+    for command in [
+        "demo",
+        "serve",
+        "dashboard",
+        "migrate",
+        "check-config",
+        "prune",
+        "sandbox",
+        "kpis",
+        "deals",
+        "dlq",
+        "alerts",
+        "export",
+        "probes",
+    ]:
+        assert f" {command} " in top.stdout, command
+        sub = run([command, "--help"])
+        assert sub.returncode == 0, (command, sub.stderr)
+        assert "Usage:" in sub.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["dashboard"], ["dlq", "replay"], ["sandbox", "up"], ["kpis", "show"]],
+    ids=lambda a: " ".join(a),
+)
+def test_a_command_not_built_yet_says_so_and_fails(args: list[str]) -> None:
+    result = run(args)
+    assert result.returncode != 0
+    assert "not built yet" in result.stderr
+    assert "Nothing was done" in result.stderr
+
+
+def test_a_bad_config_stops_a_command_before_it_does_anything(tmp_path: Path) -> None:
+    result = run(["migrate"], {"THROUGHLINE_DATABASE__URL": "oracle://x/y"})
+    assert result.returncode == 2
+    assert "database.url: unsupported database 'oracle'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str], deadline_s: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early: {proc.communicate()}")
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} not up within {deadline_s}s")
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield {
+        **os.environ,
+        "THROUGHLINE_DATABASE__URL": f"sqlite:///{tmp_path}/var/throughline.db",
+        "THROUGHLINE_SERVER__PORT": str(free_port()),
+    }
+
+
+def test_demo_comes_up_healthy_and_stops_cleanly_on_ctrl_c(demo_env: dict[str, str]) -> None:
+    port = demo_env["THROUGHLINE_SERVER__PORT"]
+    proc = subprocess.Popen(
+        [*THROUGHLINE, "demo"],
+        env=demo_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "store": "ok", "schema": "0001"}
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "throughline_store_up 1.0" in metrics
+        assert 'throughline_sync_messages{state="pending"} 0.0' in metrics
+        openapi = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
+        assert "/healthz" in openapi["paths"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "demo stopped." in out
+    assert "Traceback" not in err
+
+
+def test_serve_refuses_a_store_that_is_not_migrated(demo_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [*THROUGHLINE, "serve"],
+        env=demo_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "run `throughline migrate` first" in result.stderr

@@ -1,0 +1,3 @@
+from throughline.cli import main
+
+main()

@@ -1,0 +1,336 @@
+"""The `throughline` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from throughline.config import ConfigError, Settings, find_config_file, load_settings
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+app = typer.Typer(
+    name="throughline",
+    help=(
+        "Throughline keeps a professional-services firm's quote-to-cash path healthy: it runs "
+        "the syncs between CRM, CLM, PSA, billing and ERP, traces every deal through its "
+        "lifecycle, computes the KPIs, raises SLA alerts and replays failed syncs exactly once."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass
+class CliState:
+    config_path: Path | None
+
+    def settings(self) -> Settings:
+        """Load the configuration, or print every problem and exit 2."""
+        path = find_config_file(self.config_path, os.environ)
+        try:
+            return load_settings(path)
+        except ConfigError as exc:
+            _print_problems(exc)
+            raise typer.Exit(2) from None
+
+
+def _print_problems(exc: ConfigError) -> None:
+    errors.print(f"[bold red]{exc.source}[/]: {len(exc.problems)} problem(s)", highlight=False)
+    for problem in exc.problems:
+        errors.print(f"  {problem}", highlight=False, markup=False)
+
+
+def not_built(what: str, issue: int | None) -> NoReturn:
+    """Say plainly that a command is planned but not built, and fail."""
+    plan = f"issue #{issue}" if issue else "a later issue"
+    errors.print(
+        f"[yellow]not built yet:[/] {what} arrives with {plan}. Nothing was done.",
+        highlight=False,
+    )
+    raise typer.Exit(3)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="YAML config file. Default: $THROUGHLINE_CONFIG, else ./throughline.yaml if it "
+        "exists, else built-in defaults (the sandbox demo).",
+        dir_okay=False,
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = CliState(config_path=config)
+
+
+# --- configuration and store ----------------------------------------------------------------
+
+
+@app.command("check-config")
+def check_config(
+    ctx: typer.Context,
+    file: Path | None = typer.Argument(
+        None, help="Config file to check. Default: the one `--config` or the environment names."
+    ),
+) -> None:
+    """Validate a config file and the THROUGHLINE_* environment.
+
+    Prints every problem with its key path (e.g. `systems.erp.base_url: not a URL`) and exits
+    2 if there is any; prints OK and a summary otherwise.
+    """
+    path = file if file is not None else find_config_file(ctx.obj.config_path, os.environ)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    overrides = sorted(k for k in os.environ if k.startswith("THROUGHLINE_") and "__" in k)
+    console.print(
+        f"[green]OK[/] {path if path is not None else 'built-in defaults'}", highlight=False
+    )
+    console.print(
+        f"  database {_redact_url(settings.database.url)}; collector on "
+        f"{settings.server.host}:{settings.server.port}; {len(settings.slas)} SLAs; "
+        f"{len(settings.alerts.rules)} alert rules, {len(settings.alerts.channels)} channels",
+        highlight=False,
+    )
+    if overrides:
+        console.print(f"  environment overrides: {', '.join(overrides)}", highlight=False)
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+migrate_app = typer.Typer(
+    help="Create or upgrade the store's schema (Alembic). With no subcommand: upgrade to head.",
+    invoke_without_command=True,
+)
+app.add_typer(migrate_app, name="migrate")
+
+
+@migrate_app.callback()
+def migrate_up(
+    ctx: typer.Context,
+    revision: str = typer.Option("head", "--to", help="Target revision to upgrade to."),
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from store import migrate
+    from throughline.runtime import open_store
+
+    settings = ctx.obj.settings()
+    engine = open_store(settings)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine, revision)
+    after = migrate.current_revision(engine)
+    console.print(
+        f"store {_redact_url(settings.database.url)}: {before or 'empty'} -> {after}",
+        highlight=False,
+    )
+
+
+@migrate_app.command("down")
+def migrate_down(
+    ctx: typer.Context,
+    revision: str = typer.Argument(
+        "base", help="Revision to downgrade to; `base` drops every table (data is lost)."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Downgrade the schema. Downgrading to `base` deletes all stored data."""
+    from store import migrate
+    from throughline.runtime import open_store
+
+    settings = ctx.obj.settings()
+    if not yes:
+        typer.confirm(
+            f"Downgrade {_redact_url(settings.database.url)} to {revision}? Data in dropped "
+            "tables is lost.",
+            abort=True,
+        )
+    engine = open_store(settings)
+    before = migrate.current_revision(engine)
+    migrate.downgrade(engine, revision)
+    console.print(
+        f"store: {before or 'empty'} -> {migrate.current_revision(engine) or 'base'}",
+        highlight=False,
+    )
+
+
+@migrate_app.command("status")
+def migrate_status(ctx: typer.Context) -> None:
+    """Show the store's schema revision and whether it is at head."""
+    from store import migrate
+    from throughline.runtime import open_store
+
+    engine = open_store(ctx.obj.settings())
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    state = (
+        "[green]up to date[/]"
+        if current == head
+        else "[yellow]behind: run `throughline migrate`[/]"
+    )
+    console.print(f"current {current or 'empty'}, head {head}: {state}", highlight=False)
+    if current != head:
+        raise typer.Exit(1)
+
+
+@app.command()
+def prune(ctx: typer.Context) -> None:
+    """Delete old spans, sync attempts and probe results now.
+
+    Ages come from `retention.*`; `serve` runs this every `retention.interval` on its own.
+    """
+    from throughline.runtime import open_store, run_retention
+
+    settings = ctx.obj.settings()
+    report = run_retention(open_store(settings), settings)
+    console.print(
+        f"pruned {report.spans} spans (> {settings.retention.spans}), {report.sync_attempts} "
+        f"sync attempts (> {settings.retention.sync_attempts}), {report.probe_results} probe "
+        f"results (> {settings.retention.probe_results})",
+        highlight=False,
+    )
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Run the collector server until Ctrl-C.
+
+    REST API under /api/v1, /metrics and /healthz on `server.port` (4318, the OTLP/HTTP
+    port), with retention in the background. The schema must be migrated first.
+    """
+    from throughline.runtime import open_store
+    from throughline.runtime import serve as run_server
+
+    settings = ctx.obj.settings()
+    engine = open_store(settings)
+    try:
+        run_server(settings, engine)
+    except RuntimeError as exc:
+        errors.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Run the demo on the embedded default until Ctrl-C.
+
+    Migrates the SQLite store under ./var and serves it; the sandbox firm, syncs and
+    dashboard join as their issues land.
+    """
+    from store import migrate
+    from throughline.runtime import open_store
+    from throughline.runtime import serve as run_server
+
+    settings = ctx.obj.settings()
+    engine = open_store(settings)
+    migrate.upgrade(engine)
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    console.print(f"[bold]Throughline demo[/] — store {_redact_url(settings.database.url)}")
+    console.print(f"  collector  {base}/healthz  {base}/metrics  {base}/docs", highlight=False)
+    console.print(
+        "  [yellow]not built yet:[/] sandbox firm (#4), syncs (#5), probes (#6), KPIs (#7), "
+        "dashboard (#8)",
+        highlight=False,
+    )
+    console.print("  Ctrl-C stops the demo.")
+    run_server(settings, engine)
+    console.print("demo stopped.")
+
+
+@app.command()
+def dashboard(ctx: typer.Context) -> None:
+    """Open the Streamlit dashboard on `dashboard.port`."""
+    not_built("the dashboard", 8)
+
+
+# --- groups the later issues fill -----------------------------------------------------------
+
+
+def _group(name: str, help_text: str, commands: dict[str, str], issue: int | None) -> None:
+    """A command group whose commands are planned; each says so and exits non-zero."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    plan = f"issue #{issue}" if issue else "a later issue"
+    for command, description in commands.items():
+        what = f"`throughline {name} {command}`"
+        group.command(command, help=f"{description} [not built yet: {plan}]")(
+            lambda _what=what: not_built(_what, issue)
+        )
+    app.add_typer(group, name=name)
+
+
+_group(
+    "sandbox",
+    "Run the simulated firm: five systems as HTTP services, with faults and history.",
+    {"up": "Start the five sandbox services.", "backfill": "Simulate N days of history."},
+    4,
+)
+_group(
+    "dlq",
+    "Dead letters: list, inspect and replay failed syncs, exactly once.",
+    {
+        "list": "List dead letters.",
+        "show": "Show one dead letter.",
+        "replay": "Replay dead letters.",
+    },
+    5,
+)
+_group(
+    "probes",
+    "Health, reconciliation, freshness and stuck-work checks.",
+    {"list": "List probes and their last result.", "run": "Run one probe now."},
+    6,
+)
+_group(
+    "kpis",
+    "Quote-to-cash KPIs by window and slice.",
+    {"show": "Print KPI values.", "refresh": "Compute and store KPI snapshots now."},
+    7,
+)
+_group(
+    "deals",
+    "Look up deals and their lifecycle.",
+    {"list": "List deals by stage and age.", "show": "Show one deal's lifecycle and sync steps."},
+    7,
+)
+_group(
+    "export",
+    "Export the lifecycle and KPIs for other tools.",
+    {"ocel": "Write an OCEL 2.0 JSON event log.", "csv": "Write KPI snapshots as CSV."},
+    7,
+)
+_group(
+    "alerts",
+    "SLA alerts: list, acknowledge, silence.",
+    {"list": "List alerts.", "ack": "Acknowledge an alert.", "silence": "Silence matching alerts."},
+    None,
+)
+
+
+def main() -> None:
+    app()

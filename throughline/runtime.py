@@ -1,0 +1,88 @@
+"""Runtime wiring: open the store, run the HTTP server and the background jobs, stop cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from collector.api import create_app
+from store import migrate
+from store.engine import make_engine
+from store.retention import PruneReport, RetentionPolicy, prune
+from throughline.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> Engine:
+    return make_engine(settings.database.url)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    r = settings.retention
+    return RetentionPolicy(
+        spans=r.spans.timedelta,
+        sync_attempts=r.sync_attempts.timedelta,
+        probe_results=r.probe_results.timedelta,
+    )
+
+
+def run_retention(engine: Engine, settings: Settings) -> PruneReport:
+    return prune(engine, retention_policy(settings), now=dt.datetime.now(dt.UTC))
+
+
+class PeriodicJob(threading.Thread):
+    """Runs `job` every `interval` until stopped; a failing run is logged, never fatal."""
+
+    def __init__(self, name: str, interval: dt.timedelta, job: Callable[[], object]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._interval = interval.total_seconds()
+        self._job = job
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._job()
+            except Exception:
+                logger.exception(
+                    "background job %s failed; next run in %ss", self.name, self._interval
+                )
+            self._stopping.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def serve(settings: Settings, engine: Engine) -> None:
+    """Serve the collector API until SIGINT/SIGTERM, with retention in the background."""
+    if migrate.current_revision(engine) != migrate.head_revision():
+        raise RuntimeError("the store's schema is not at head: run `throughline migrate` first")
+    app = create_app(engine, CollectorRegistry())
+    retention = PeriodicJob(
+        "retention", settings.retention.interval.timedelta, lambda: run_retention(engine, settings)
+    )
+    retention.start()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the captured SIGINT once its graceful shutdown is done
+    finally:
+        retention.stop()
+        retention.join(timeout=10)
+        engine.dispose()
