@@ -6,15 +6,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import typer
-from rich.console import Console
 
+from throughline import commands
 from throughline.config import ConfigError, Settings, find_config_file, load_settings
-
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+from throughline.console import console, errors, not_built, print_problems
 
 app = typer.Typer(
     name="throughline",
@@ -39,24 +36,8 @@ class CliState:
         try:
             return load_settings(path)
         except ConfigError as exc:
-            _print_problems(exc)
+            print_problems(exc)
             raise typer.Exit(2) from None
-
-
-def _print_problems(exc: ConfigError) -> None:
-    errors.print(f"[bold red]{exc.source}[/]: {len(exc.problems)} problem(s)", highlight=False)
-    for problem in exc.problems:
-        errors.print(f"  {problem}", highlight=False, markup=False)
-
-
-def not_built(what: str, issue: int | None) -> NoReturn:
-    """Say plainly that a command is planned but not built, and fail."""
-    plan = f"issue #{issue}" if issue else "a later issue"
-    errors.print(
-        f"[yellow]not built yet:[/] {what} arrives with {plan}. Nothing was done.",
-        highlight=False,
-    )
-    raise typer.Exit(3)
 
 
 @app.callback()
@@ -100,7 +81,7 @@ def check_config(
     try:
         settings = load_settings(path)
     except ConfigError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         raise typer.Exit(2) from None
     overrides = sorted(k for k in os.environ if k.startswith("THROUGHLINE_") and "__" in k)
     console.print(
@@ -269,67 +250,10 @@ def dashboard(ctx: typer.Context) -> None:
     not_built("the dashboard", 8)
 
 
-# --- groups the later issues fill -----------------------------------------------------------
+# --- command groups, one module each ---------------------------------------------------------
 
-
-def _group(name: str, help_text: str, commands: dict[str, str], issue: int | None) -> None:
-    """A command group whose commands are planned; each says so and exits non-zero."""
-    group = typer.Typer(help=help_text, no_args_is_help=True)
-    plan = f"issue #{issue}" if issue else "a later issue"
-    for command, description in commands.items():
-        what = f"`throughline {name} {command}`"
-        group.command(command, help=f"{description} [not built yet: {plan}]")(
-            lambda _what=what: not_built(_what, issue)
-        )
-    app.add_typer(group, name=name)
-
-
-_group(
-    "sandbox",
-    "Run the simulated firm: five systems as HTTP services, with faults and history.",
-    {"up": "Start the five sandbox services.", "backfill": "Simulate N days of history."},
-    4,
-)
-_group(
-    "dlq",
-    "Dead letters: list, inspect and replay failed syncs, exactly once.",
-    {
-        "list": "List dead letters.",
-        "show": "Show one dead letter.",
-        "replay": "Replay dead letters.",
-    },
-    5,
-)
-_group(
-    "probes",
-    "Health, reconciliation, freshness and stuck-work checks.",
-    {"list": "List probes and their last result.", "run": "Run one probe now."},
-    6,
-)
-_group(
-    "kpis",
-    "Quote-to-cash KPIs by window and slice.",
-    {"show": "Print KPI values.", "refresh": "Compute and store KPI snapshots now."},
-    7,
-)
-_group(
-    "deals",
-    "Look up deals and their lifecycle.",
-    {"list": "List deals by stage and age.", "show": "Show one deal's lifecycle and sync steps."},
-    7,
-)
-_group(
-    "export",
-    "Export the lifecycle and KPIs for other tools.",
-    {"ocel": "Write an OCEL 2.0 JSON event log.", "csv": "Write KPI snapshots as CSV."},
-    7,
-)
-_group(
-    "alerts",
-    "SLA alerts: list, acknowledge, silence.",
-    {"list": "List alerts.", "ack": "Acknowledge an alert.", "silence": "Silence matching alerts."},
-    None,
-)
+for _name, _group in commands.GROUPS.items():
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:

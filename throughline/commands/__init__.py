@@ -1,0 +1,17 @@
+"""Command groups of `throughline`, one module per group, registered here in help order."""
+
+from __future__ import annotations
+
+import typer
+
+from throughline.commands import alerts, deals, dlq, export, kpis, probes, sandbox
+
+GROUPS: dict[str, typer.Typer] = {
+    "sandbox": sandbox.app,
+    "dlq": dlq.app,
+    "probes": probes.app,
+    "kpis": kpis.app,
+    "deals": deals.app,
+    "export": export.app,
+    "alerts": alerts.app,
+}
