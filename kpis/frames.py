@@ -1,0 +1,203 @@
+"""Reading the store into columnar frames: the objects the collector maintains
+(docs/lifecycle.md) and the outbox and probe tables, with timestamps as UTC epoch seconds
+and money as floats. `StoreFrames.replace_deals` swaps in fresh rows for a few deals, which
+is what an incremental refresh does instead of reading the whole history again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from sqlalchemy import Connection, bindparam, text
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+_CHUNK = 2000
+
+DEAL_COLUMNS = "id, legal_entity, region, practice, currency, amount, stage, closed_won_at"
+PROJECT_COLUMNS = "id, deal_id, practice, activated_at"
+CONTRACT_COLUMNS = "id, deal_id, currency, value, executed_at"
+INVOICE_COLUMNS = (
+    "id, deal_id, legal_entity, currency, amount, amount_paid, stage, has_exception, "
+    "issued_at, posted_at, paid_at"
+)
+ITEM_COLUMNS = (
+    "id, deal_id, invoice_id, kind, quantity, rate, amount, invoiced_amount, currency, stage, "
+    "approved_at, invoiced_at"
+)
+
+_TIMES = {
+    "closed_won_at",
+    "activated_at",
+    "executed_at",
+    "issued_at",
+    "posted_at",
+    "paid_at",
+    "approved_at",
+    "invoiced_at",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "dead_at",
+    "requested_at",
+    "finished_at",
+}
+_MONEY = {"amount", "amount_paid", "value", "quantity", "rate", "invoiced_amount"}
+
+OBJECT_TABLES: dict[str, tuple[str, str]] = {
+    # frame name -> (table, columns); every table here has a deal key
+    "deals": ("deals", DEAL_COLUMNS),
+    "projects": ("projects", PROJECT_COLUMNS),
+    "contracts": ("contracts", CONTRACT_COLUMNS),
+    "invoices": ("invoices", INVOICE_COLUMNS),
+    "items": ("billable_items", ITEM_COLUMNS),
+}
+
+
+def epoch_seconds(values: pd.Series) -> pd.Series:
+    """Timestamps as read from either backend (SQLite text in UTC, PostgreSQL aware
+    datetimes) as float seconds since the epoch, NaN for none."""
+    if values.empty:
+        return pd.Series([], index=values.index, dtype="float64")
+    if values.dtype == object and isinstance(
+        values.dropna().iloc[0] if values.notna().any() else None, str
+    ):
+        stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+    else:
+        stamps = pd.to_datetime(values, utc=True)
+    return (stamps - _EPOCH).dt.total_seconds()
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in frame.columns:
+        if column in _TIMES:
+            frame[column] = epoch_seconds(frame[column])
+        elif column in _MONEY:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        elif column == "has_exception":
+            frame[column] = frame[column].fillna(False).astype(bool)
+    return frame
+
+
+def read_frame(conn: Connection, sql: str, **params: object) -> pd.DataFrame:
+    result = conn.execute(text(sql), params)
+    return _typed(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+
+
+def _read_for_deals(
+    conn: Connection, table: str, columns: str, deal_ids: Sequence[str]
+) -> pd.DataFrame:
+    key = "id" if table == "deals" else "deal_id"
+    statement = text(f"SELECT {columns} FROM {table} WHERE {key} IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    parts = []
+    keys: list[str] = []
+    for start in range(0, len(deal_ids), _CHUNK):
+        result = conn.execute(statement, {"ids": list(deal_ids[start : start + _CHUNK])})
+        keys = list(result.keys())
+        parts.append(pd.DataFrame(result.fetchall(), columns=keys))
+    if not parts:
+        return _typed(pd.DataFrame(columns=[c.strip() for c in columns.split(",")]))
+    return _typed(pd.concat(parts, ignore_index=True))
+
+
+@dataclass(frozen=True)
+class StoreFrames:
+    """The object tables as read at one moment; `events_seen` is the highest
+    lifecycle_events.id folded in, the watermark of the next incremental read."""
+
+    deals: pd.DataFrame
+    projects: pd.DataFrame
+    contracts: pd.DataFrame
+    invoices: pd.DataFrame
+    items: pd.DataFrame
+    events_seen: int
+
+    def replace_deals(
+        self, fresh: dict[str, pd.DataFrame], deal_ids: Iterable[str], events_seen: int
+    ) -> StoreFrames:
+        """These frames with every row of `deal_ids` replaced by the `fresh` rows."""
+        changed = pd.Index(list(deal_ids))
+        updated: dict[str, pd.DataFrame] = {}
+        for name in OBJECT_TABLES:
+            old: pd.DataFrame = getattr(self, name)
+            key = "id" if name == "deals" else "deal_id"
+            kept = old[~old[key].isin(changed)]
+            new = fresh[name]
+            updated[name] = (
+                pd.concat([kept, new], ignore_index=True)
+                if len(new)
+                else kept.reset_index(drop=True)
+            )
+        return replace(self, events_seen=events_seen, **updated)
+
+
+def max_event_id(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM lifecycle_events")).scalar_one())
+
+
+def load_store_frames(conn: Connection) -> StoreFrames:
+    """Every object row, and the event watermark read first (so nothing recorded while
+    reading is missed by the next incremental refresh; at worst it is read twice)."""
+    seen = max_event_id(conn)
+    frames = {
+        name: read_frame(conn, f"SELECT {columns} FROM {table}")
+        for name, (table, columns) in OBJECT_TABLES.items()
+    }
+    return StoreFrames(events_seen=seen, **frames)
+
+
+def changed_deals(conn: Connection, after_event_id: int) -> tuple[list[str], int]:
+    """Deals with lifecycle events recorded after the watermark, and the new watermark."""
+    seen = max_event_id(conn)
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT deal_id FROM lifecycle_events "
+            "WHERE id > :after AND id <= :upto AND deal_id IS NOT NULL"
+        ),
+        {"after": after_event_id, "upto": seen},
+    ).scalars()
+    return [str(r) for r in rows], seen
+
+
+def load_deal_rows(conn: Connection, deal_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
+    return {
+        name: _read_for_deals(conn, table, columns, deal_ids)
+        for name, (table, columns) in OBJECT_TABLES.items()
+    }
+
+
+@dataclass(frozen=True)
+class IntegrationFrames:
+    messages: pd.DataFrame
+    attempts: pd.DataFrame
+    dead_letters: pd.DataFrame
+    replays: pd.DataFrame
+    probes: pd.DataFrame
+
+
+def load_integration_frames(conn: Connection) -> IntegrationFrames:
+    """The outbox and probe tables (kept short by retention), read whole."""
+    return IntegrationFrames(
+        messages=read_frame(
+            conn,
+            "SELECT id, flow, step, system, idempotency_key, state, created_at FROM sync_messages",
+        ),
+        attempts=read_frame(
+            conn, "SELECT id, message_id, attempt_no, outcome, started_at FROM sync_attempts"
+        ),
+        dead_letters=read_frame(
+            conn, "SELECT id, message_id, flow, system, dead_at FROM dead_letters"
+        ),
+        replays=read_frame(
+            conn,
+            "SELECT id, message_id, dead_letter_id, outcome, requested_at, finished_at "
+            "FROM replays",
+        ),
+        probes=read_frame(
+            conn,
+            "SELECT id, probe, kind, system, flow, status, duration_ms, started_at "
+            "FROM probe_results",
+        ),
+    )

@@ -1,0 +1,29 @@
+"""Conversion of money columns into the reporting currency with the configured rates."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from throughline.config import KpiSettings
+
+logger = logging.getLogger(__name__)
+
+
+def to_reporting(amounts: pd.Series, currencies: pd.Series, settings: KpiSettings) -> pd.Series:
+    """`amount x rate[currency]` as floats; an amount in a currency with no configured rate
+    becomes NaN (left out of sums) and is logged, rather than counted at a guessed rate."""
+    rates = currencies.map(settings.fx_rates).astype("float64")
+    converted = amounts.astype("float64") * rates
+    unknown = rates.isna() & amounts.notna()
+    if bool(unknown.any()):
+        missing = sorted({str(c) for c in currencies[unknown].unique()})
+        logger.warning("no fx rate for %s: %d amounts left out", missing, int(unknown.sum()))
+    return converted
+
+
+def cents(value: float) -> float:
+    """Money rounded to the cent, the precision every money KPI is reported in."""
+    return float(np.round(value, 2))

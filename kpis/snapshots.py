@@ -1,0 +1,154 @@
+"""KPI snapshots: `refresh` computes every KPI and stores one row per value in
+`kpi_snapshots`. A `KpiRefresher` kept between refreshes (the scheduler's job) re-reads only
+the deals whose lifecycle events arrived since its last refresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from kpis.compute import compute_kpis
+from kpis.frames import (
+    StoreFrames,
+    changed_deals,
+    load_deal_rows,
+    load_integration_frames,
+    load_store_frames,
+)
+from kpis.values import KpiValue
+from store.monitoring import KpiSnapshot
+from throughline.config import Settings
+
+logger = logging.getLogger(__name__)
+
+MEMBERS_KEPT = 200
+"""Members stored with a snapshot; the API lists all of them by recomputing."""
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    as_of: dt.datetime
+    mode: str
+    """`full` (whole history read) or `incremental` (only changed deals read)"""
+    deals_read: int
+    values: int
+    seconds: float
+
+
+def snapshot_rows(values: list[KpiValue], as_of: dt.datetime) -> list[dict[str, Any]]:
+    rows = []
+    for v in values:
+        meta = v.metadata()
+        meta["members"] = list(v.members[:MEMBERS_KEPT])
+        meta["members_truncated"] = v.member_count > MEMBERS_KEPT
+        rows.append(
+            {
+                "kpi": v.kpi,
+                "window": v.window,
+                "dimension": v.dimension,
+                "dimension_value": v.dimension_value[:128],
+                "as_of": as_of,
+                "value": v.value,
+                "unit": v.unit,
+                "member_count": v.member_count,
+                "meta": meta,
+            }
+        )
+    return rows
+
+
+def write_snapshots(engine: Engine, values: list[KpiValue], as_of: dt.datetime) -> None:
+    """Store the values as of `as_of`, replacing any stored for the same moment."""
+    rows = snapshot_rows(values, as_of)
+    with engine.begin() as conn:
+        conn.execute(delete(KpiSnapshot).where(KpiSnapshot.as_of == as_of))
+        if rows:
+            conn.execute(insert(KpiSnapshot), rows)
+
+
+class KpiRefresher:
+    """Holds the frames of the last refresh so the next one reads only what changed."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._frames: StoreFrames | None = None
+
+    @property
+    def frames(self) -> StoreFrames | None:
+        return self._frames
+
+    def compute(self, now: dt.datetime) -> tuple[list[KpiValue], str, int]:
+        with self._engine.connect() as conn:
+            if self._frames is None:
+                frames = load_store_frames(conn)
+                mode, read = "full", len(frames.deals)
+            else:
+                ids, seen = changed_deals(conn, self._frames.events_seen)
+                frames = (
+                    self._frames.replace_deals(load_deal_rows(conn, ids), ids, seen)
+                    if ids
+                    else replace(self._frames, events_seen=seen)
+                )
+                mode, read = "incremental", len(ids)
+            integration = load_integration_frames(conn)
+        self._frames = frames
+        return compute_kpis(frames, integration, self._settings, now), mode, read
+
+    def refresh(self, now: dt.datetime) -> RefreshReport:
+        started = time.perf_counter()
+        values, mode, read = self.compute(now)
+        write_snapshots(self._engine, values, now)
+        report = RefreshReport(now, mode, read, len(values), time.perf_counter() - started)
+        logger.info(
+            "kpi refresh (%s): %d deals read, %d values in %.2fs",
+            mode,
+            read,
+            len(values),
+            report.seconds,
+        )
+        return report
+
+
+def refresh(
+    engine: Engine,
+    settings: Settings,
+    now: dt.datetime,
+    refresher: KpiRefresher | None = None,
+) -> RefreshReport:
+    """Compute and store every KPI as of `now`: in full, or incrementally through a
+    `refresher` that has refreshed before."""
+    return (refresher or KpiRefresher(engine, settings)).refresh(now)
+
+
+def latest_as_of(engine: Engine) -> dt.datetime | None:
+    with engine.connect() as conn:
+        value: dt.datetime | None = conn.execute(select(func.max(KpiSnapshot.as_of))).scalar()
+        return value
+
+
+def latest_snapshots(engine: Engine) -> list[KpiSnapshot]:
+    """Every snapshot row of the latest refresh."""
+    from sqlalchemy.orm import Session
+
+    as_of = latest_as_of(engine)
+    if as_of is None:
+        return []
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(KpiSnapshot)
+                .where(KpiSnapshot.as_of == as_of)
+                .order_by(
+                    KpiSnapshot.kpi,
+                    KpiSnapshot.window,
+                    KpiSnapshot.dimension,
+                    KpiSnapshot.dimension_value,
+                )
+            )
+        )
