@@ -1,27 +1,79 @@
-"""The collector's HTTP server: REST API under /api/v1, /metrics and /healthz."""
+"""The collector's HTTP server: OTLP/HTTP and CloudEvents ingest, the REST API under
+/api/v1, /metrics and /healthz. One FastAPI app, so the API has an OpenAPI document."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector.auth import TokenVerifier, is_loopback
+from collector.metrics import CollectorMetrics
+from collector.receivers import IngestPolicy, build_ingest_router
+from collector.span_writer import SpanWriter
 from collector.store_metrics import StoreCollector
 from store import migrate
+from throughline.config import ServerSettings, Settings
 
 
-def create_app(engine: Engine, registry: CollectorRegistry | None = None) -> FastAPI:
-    """Build the app around an engine and a registry owned by the caller (never globals)."""
+def ingest_policy(settings: Settings) -> IngestPolicy:
+    server: ServerSettings = settings.server
+    secrets = {
+        name: system.webhook_secret.get_secret_value()
+        for name, system in settings.systems
+        if system.webhook_secret is not None
+    }
+    return IngestPolicy(
+        max_body_bytes=server.max_body_bytes,
+        token_required=not (server.demo_mode and is_loopback(server.host)),
+        webhook_secrets=secrets,
+    )
+
+
+def create_app(
+    engine: Engine,
+    registry: CollectorRegistry | None = None,
+    settings: Settings | None = None,
+    *,
+    writer: SpanWriter | None = None,
+) -> FastAPI:
+    """Build the app around an engine and a registry owned by the caller (never globals).
+    The span writer starts and stops with the app."""
+    settings = settings if settings is not None else Settings()
     registry = registry if registry is not None else CollectorRegistry()
+    metrics = CollectorMetrics(registry)
+    writer = writer or SpanWriter(engine, metrics, max_queued=settings.server.queue_max_spans)
+    Gauge(
+        "throughline_ingest_queue_spans",
+        "Spans and events waiting to be written",
+        registry=registry,
+    ).set_function(lambda: writer.queued)
     registry.register(StoreCollector(engine))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+
     app = FastAPI(
         title="Throughline",
-        summary="Quote-to-cash integration monitoring",
+        summary="Quote-to-cash integration monitoring: ingest, API, metrics",
         version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.writer = writer
+    app.state.metrics = metrics
+    app.include_router(
+        build_ingest_router(writer, metrics, TokenVerifier(engine), ingest_policy(settings))
     )
 
     @app.get("/healthz", tags=["ops"])
@@ -42,7 +94,7 @@ def create_app(engine: Engine, registry: CollectorRegistry | None = None) -> Fas
         return JSONResponse({"status": "ok", "store": "ok", "schema": current})
 
     @app.get("/metrics", tags=["ops"])
-    def metrics() -> Response:
+    def metrics_endpoint() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
