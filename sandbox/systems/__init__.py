@@ -1,0 +1,1 @@
+"""The five systems of the sandbox firm, each with its own API shape."""
