@@ -1,5 +1,6 @@
-"""Lifecycle derivation: stage observations (from OK spans with `q2c.stage`, or from
-CloudEvents) become lifecycle events and move the objects' current stage.
+"""Lifecycle rules: what a stage observation (an OK span with `q2c.stage`, or a CloudEvent)
+is about, and how it moves an object's state. Pure functions on row dicts; storing them is
+`collector.lifecycle_store`'s job.
 
 The rules are written down in docs/lifecycle.md. In short: every event is kept once
 (`dedup_key`), the history keeps everything, and an object's current stage only moves
@@ -9,19 +10,15 @@ forward, so a late, out-of-order delivery never moves it back.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.span_record import BILLABLE_ID, PAYMENT_ID, SpanRecord
-from store.objects import BillableItem, Contract, Deal, Invoice, Payment, Project
 from store.states import DealStage, InvoiceStage, ObjectType
-from store.telemetry import LifecycleEvent
 
 DEAL_RANK = {stage.value: n for n, stage in enumerate(DealStage)}
 # Invoice and billable-item ranks; exceptions sit where they interrupt the happy path.
@@ -60,10 +57,6 @@ DEAL_DIMENSIONS = {
     "deal.name": "name",
     "owner": "owner",
 }
-
-
-class UnknownStage(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -152,308 +145,101 @@ def targets(observation: Observation) -> list[tuple[ObjectType, str]]:
     return out
 
 
-def _insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert lifecycle events, skipping known dedup keys; return the keys inserted."""
-    if not rows:
-        return set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing().returning(table.c.dedup_key)
-    inserted: set[str] = set()
-    for row in rows:  # per row: RETURNING after ON CONFLICT names only what was inserted
-        inserted.update(conn.execute(statement, row).scalars())
-    return inserted
+Row = dict[str, Any]
 
 
-class LifecycleApplier:
-    """Applies observations inside the caller's transaction."""
+def advance(row: Row, rank: Mapping[str, float], obs: Observation) -> None:
+    """Move `row` to the observed stage if that is forward, or an exception at or after
+    the current stage's start."""
+    new_rank = rank.get(obs.stage)
+    if new_rank is None:
+        return
+    stage, entered = row.get("stage"), row.get("stage_entered_at")
+    old_rank = rank.get(stage) if stage else None
+    forward = old_rank is None or new_rank > old_rank
+    exception_now = obs.stage in EXCEPTIONS and (entered is None or obs.occurred_at >= entered)
+    if forward or exception_now:
+        row["stage"] = obs.stage
+        row["stage_entered_at"] = obs.occurred_at
 
-    def __init__(self, conn: Connection, now: dt.datetime) -> None:
-        self.conn = conn
-        self.now = now
 
-    def apply(self, observations: Iterable[Observation]) -> int:
-        """Store each new event and move its objects; return the number of new events."""
-        rows: list[dict[str, Any]] = []
-        work: list[tuple[str, Observation, ObjectType, str]] = []
-        for obs in sorted(observations, key=lambda o: o.occurred_at):
-            deal_id = obs.deal_id or self._deal_of(obs)
-            if deal_id and deal_id != obs.deal_id:
-                obs = Observation(**{**obs.__dict__, "deal_id": deal_id})
-            for object_type, object_id in targets(obs):
-                key = f"{obs.dedup_key}:{object_type.value}"
-                rows.append(
-                    {
-                        "dedup_key": key,
-                        "object_type": object_type,
-                        "object_id": object_id,
-                        "deal_id": obs.deal_id,
-                        "stage": obs.stage,
-                        "occurred_at": obs.occurred_at,
-                        "source_system": obs.source_system,
-                        "trace_id": obs.trace_id,
-                        "span_id": obs.span_id,
-                        "amount": obs.amount,
-                        "currency": obs.currency,
-                        "attributes": dict(obs.details) or None,
-                        "recorded_at": self.now,
-                    }
-                )
-                work.append((key, obs, object_type, object_id))
-        inserted = _insert_ignore(self.conn, LifecycleEvent.__table__, rows)  # type: ignore[arg-type]
-        for key, obs, object_type, object_id in work:
-            if key not in inserted or obs.deal_id is None:
-                continue
-            self._ensure_deal(obs)
-            if object_type is ObjectType.DEAL:
-                self._move_deal(obs)
-            elif object_type is ObjectType.CONTRACT:
-                self._move_contract(obs, object_id)
-            elif object_type is ObjectType.PROJECT:
-                self._move_project(obs, object_id)
-            elif object_type is ObjectType.INVOICE:
-                self._move_invoice(obs, object_id)
-            elif object_type is ObjectType.BILLABLE_ITEM:
-                self._move_billable(obs, object_id)
-            elif object_type is ObjectType.PAYMENT:
-                self._record_payment(obs, object_id)
-        return len(inserted)
+def earliest(row: Row, column: str, moment: dt.datetime) -> None:
+    if row.get(column) is None or moment < row[column]:
+        row[column] = moment
 
-    # -- helpers ---------------------------------------------------------------------------
 
-    def _deal_of(self, obs: Observation) -> str | None:
-        """Find the deal of an observation that names only its invoice or item."""
-        for kind, model in (("invoice", Invoice), ("billable_item", BillableItem)):
-            if kind in obs.ids:
-                found = self.conn.execute(
-                    select(model.deal_id).where(model.id == obs.ids[kind])
-                ).scalar()
-                if found:
-                    return str(found)
-        return None
+def money(row: Row, obs: Observation, amount_column: str) -> None:
+    if obs.amount is not None:
+        row[amount_column] = obs.amount
+    if obs.currency:
+        row["currency"] = obs.currency
 
-    def _ensure_deal(self, obs: Observation) -> None:
-        deal_id = obs.deal_id
-        row = self.conn.execute(select(Deal.id).where(Deal.id == deal_id)).first()
-        dimensions = {k: str(v) for k, v in obs.details.items() if k in DEAL_DIMENSIONS.values()}
-        if row is None:
-            self.conn.execute(
-                insert(Deal).values(
-                    id=deal_id, created_at=self.now, updated_at=self.now, **dimensions
-                )
-            )
-        elif dimensions:
-            self.conn.execute(
-                update(Deal).where(Deal.id == deal_id).values(updated_at=self.now, **dimensions)
-            )
 
-    @staticmethod
-    def _advance(rank: Mapping[str, float], obs: Observation, current: Any) -> dict[str, Any]:
-        """Stage columns to set if the observation moves the object forward."""
-        stage, entered = current.stage, current.stage_entered_at
-        new_rank, old_rank = rank.get(obs.stage), rank.get(stage) if stage else None
-        if new_rank is None:
-            return {}
-        forward = old_rank is None or new_rank > old_rank
-        exception_now = obs.stage in EXCEPTIONS and (entered is None or obs.occurred_at >= entered)
-        if forward or exception_now:
-            return {"stage": obs.stage, "stage_entered_at": obs.occurred_at}
-        return {}
+def apply_deal(row: Row, obs: Observation) -> None:
+    advance(row, DEAL_RANK, obs)
+    if obs.stage == "closed_won":
+        earliest(row, "closed_won_at", obs.occurred_at)
+        money(row, obs, "amount")
+    for column in DEAL_DIMENSIONS.values():
+        if obs.details.get(column) is not None:
+            row[column] = str(obs.details[column])
 
-    def _current(self, model: Any, object_id: str) -> Any:
-        return self.conn.execute(select(model).where(model.id == object_id)).first()
 
-    def _upsert(
-        self,
-        model: Any,
-        object_id: str,
-        insert_values: dict[str, Any],
-        rank: Mapping[str, float],
-        obs: Observation,
-        update_values: dict[str, Any],
-    ) -> Any:
-        current = self._current(model, object_id)
-        if current is None:
-            values = {
-                "id": object_id,
-                "deal_id": obs.deal_id,
-                "stage": obs.stage,
-                "stage_entered_at": obs.occurred_at,
-                **insert_values,
-                **update_values,
-            }
-            if "created_at" in model.__table__.c:
-                values["created_at"] = self.now
-            if "updated_at" in model.__table__.c:
-                values["updated_at"] = self.now
-            self.conn.execute(insert(model).values(**values))
-            return None
-        values = {**self._advance(rank, obs, current), **update_values}
-        if values:
-            if "updated_at" in model.__table__.c:
-                values["updated_at"] = self.now
-            self.conn.execute(update(model).where(model.id == object_id).values(**values))
-        return current
+def apply_contract(row: Row, obs: Observation) -> None:
+    advance(row, {"contract_executed": 0}, obs)
+    earliest(row, "executed_at", obs.occurred_at)
+    money(row, obs, "value")
+    for key in ("billing_model", "po_number"):
+        if key in obs.details:
+            row[key] = str(obs.details[key])
 
-    @staticmethod
-    def _earliest(current: Any, column: str, moment: dt.datetime) -> dict[str, Any]:
-        existing = getattr(current, column, None) if current is not None else None
-        return {column: moment} if existing is None or moment < existing else {}
 
-    def _money(self, obs: Observation, amount_column: str) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if obs.amount is not None:
-            values[amount_column] = obs.amount
-        if obs.currency:
-            values["currency"] = obs.currency
-        return values
+def apply_project(row: Row, obs: Observation, contract_known: bool) -> None:
+    advance(row, {"project_activated": 0}, obs)
+    earliest(row, "activated_at", obs.occurred_at)
+    if contract_known:
+        row["contract_id"] = obs.ids["contract"]
+    if "practice" in obs.details:
+        row["practice"] = str(obs.details["practice"])
 
-    # -- per object type -------------------------------------------------------------------
 
-    def _move_deal(self, obs: Observation) -> None:
-        current = self._current(Deal, obs.deal_id or "")
-        values = self._advance(DEAL_RANK, obs, current)
-        if obs.stage == "closed_won":
-            values.update(self._earliest(current, "closed_won_at", obs.occurred_at))
-            values.update(self._money(obs, "amount"))
-        if values:
-            values["updated_at"] = self.now
-            self.conn.execute(update(Deal).where(Deal.id == obs.deal_id).values(**values))
+def apply_invoice(row: Row, obs: Observation) -> bool:
+    """Move an invoice; True when it reached invoiced / posted / paid (for the deal's
+    first_* stages)."""
+    if obs.stage in EXCEPTIONS:
+        row["has_exception"] = True
+    if obs.stage == "paid":
+        row["amount_paid"] = (row.get("amount_paid") or Decimal("0")) + (obs.amount or 0)
+        amount = row.get("amount")
+        if obs.amount is not None and (amount is None or row["amount_paid"] < amount):
+            return False  # a partial payment
+        earliest(row, "paid_at", obs.occurred_at)
+    elif obs.stage == "invoiced":
+        earliest(row, "issued_at", obs.occurred_at)
+        money(row, obs, "amount")
+        if "legal_entity" in obs.details:
+            row["legal_entity"] = str(obs.details["legal_entity"])
+    elif obs.stage == "posted":
+        earliest(row, "posted_at", obs.occurred_at)
+    advance(row, ITEM_RANK, obs)
+    return obs.stage in FIRST_OF
 
-    def _move_contract(self, obs: Observation, contract_id: str) -> None:
-        current = self._current(Contract, contract_id)
-        updates = {
-            **self._earliest(current, "executed_at", obs.occurred_at),
-            **self._money(obs, "value"),
-        }
-        for key in ("billing_model", "po_number"):
-            if key in obs.details:
-                updates[key] = str(obs.details[key])
-        self._upsert(Contract, contract_id, {}, {"contract_executed": 0}, obs, updates)
 
-    def _move_project(self, obs: Observation, project_id: str) -> None:
-        current = self._current(Project, project_id)
-        updates = self._earliest(current, "activated_at", obs.occurred_at)
-        contract_id = obs.ids.get("contract")
-        if contract_id and self._current(Contract, contract_id) is not None:
-            updates["contract_id"] = contract_id
-        if "practice" in obs.details:
-            updates["practice"] = str(obs.details["practice"])
-        self._upsert(Project, project_id, {}, {"project_activated": 0}, obs, updates)
+def apply_billable(row: Row, obs: Observation) -> None:
+    advance(row, ITEM_RANK, obs)
+    if obs.stage == "billable_approved":
+        earliest(row, "approved_at", obs.occurred_at)
+    elif obs.stage == "invoiced":
+        earliest(row, "invoiced_at", obs.occurred_at)
 
-    def _move_invoice(self, obs: Observation, invoice_id: str) -> None:
-        current = self._current(Invoice, invoice_id)
-        updates: dict[str, Any] = {}
-        if obs.stage == "invoiced":
-            updates.update(self._earliest(current, "issued_at", obs.occurred_at))
-            updates.update(self._money(obs, "amount"))
-            if "legal_entity" in obs.details:
-                updates["legal_entity"] = str(obs.details["legal_entity"])
-        elif obs.stage == "posted":
-            updates.update(self._earliest(current, "posted_at", obs.occurred_at))
-        if obs.stage in EXCEPTIONS:
-            updates["has_exception"] = True
-        if obs.stage == "paid":
-            self._pay(obs, invoice_id, current)
-            return
-        self._upsert(Invoice, invoice_id, {"has_exception": False}, ITEM_RANK, obs, updates)
-        self._first(obs)
 
-    def _pay(self, obs: Observation, invoice_id: str, current: Any) -> None:
-        paid_before = current.amount_paid if current is not None else Decimal("0")
-        amount = current.amount if current is not None else None
-        paid_now = paid_before + (obs.amount or Decimal("0"))
-        full = obs.amount is None or (amount is not None and paid_now >= amount)
-        if current is None:
-            self.conn.execute(
-                insert(Invoice).values(
-                    id=invoice_id,
-                    deal_id=obs.deal_id,
-                    amount_paid=paid_now,
-                    has_exception=False,
-                    stage="paid" if full else None,
-                    stage_entered_at=obs.occurred_at if full else None,
-                    paid_at=obs.occurred_at if full else None,
-                    created_at=self.now,
-                    updated_at=self.now,
-                )
-            )
-        else:
-            values: dict[str, Any] = {"amount_paid": paid_now, "updated_at": self.now}
-            if full:
-                values.update(self._advance(ITEM_RANK, obs, current))
-                values.update(self._earliest(current, "paid_at", obs.occurred_at))
-            self.conn.execute(update(Invoice).where(Invoice.id == invoice_id).values(**values))
-        if full:
-            self._first(obs)
-
-    def _first(self, obs: Observation) -> None:
-        """The deal's first_invoiced / first_posted / first_cash, at the earliest invoice."""
-        derived = FIRST_OF.get(obs.stage)
-        if derived is None or obs.deal_id is None:
-            return
-        key = f"derived:{obs.deal_id}:{derived}"
-        existing = self.conn.execute(
-            select(LifecycleEvent.id, LifecycleEvent.occurred_at).where(
-                LifecycleEvent.dedup_key == key
-            )
-        ).first()
-        if existing is not None:
-            if obs.occurred_at < existing.occurred_at:
-                self.conn.execute(
-                    update(LifecycleEvent)
-                    .where(LifecycleEvent.id == existing.id)
-                    .values(occurred_at=obs.occurred_at, trace_id=obs.trace_id, span_id=obs.span_id)
-                )
-            return
-        self.conn.execute(
-            insert(LifecycleEvent).values(
-                dedup_key=key,
-                object_type=ObjectType.DEAL,
-                object_id=obs.deal_id,
-                deal_id=obs.deal_id,
-                stage=derived,
-                occurred_at=obs.occurred_at,
-                source_system=obs.source_system,
-                trace_id=obs.trace_id,
-                span_id=obs.span_id,
-                recorded_at=self.now,
-            )
-        )
-        self._move_deal(Observation(**{**obs.__dict__, "stage": derived, "amount": None}))
-
-    def _move_billable(self, obs: Observation, item_id: str) -> None:
-        current = self._current(BillableItem, item_id)
-        updates: dict[str, Any] = {}
-        if obs.stage == "billable_approved":
-            updates.update(self._earliest(current, "approved_at", obs.occurred_at))
-        if obs.stage == "invoiced":
-            updates.update(self._earliest(current, "invoiced_at", obs.occurred_at))
-        inserted: dict[str, Any] = {}
-        if current is None:
-            amount = obs.amount or Decimal("0")
-            quantity = _decimal(obs.details.get("quantity")) or Decimal("1")
-            rate = _decimal(obs.details.get("rate")) or amount
-            inserted = {
-                "kind": str(obs.details.get("kind", "time")),
-                "quantity": quantity,
-                "rate": rate,
-                "amount": amount,
-                "currency": obs.currency or "USD",
-                "consultant": obs.details.get("consultant"),
-            }
-        self._upsert(BillableItem, item_id, inserted, ITEM_RANK, obs, updates)
-
-    def _record_payment(self, obs: Observation, payment_id: str) -> None:
-        if self._current(Payment, payment_id) is not None or "invoice" not in obs.ids:
-            return
-        self.conn.execute(
-            insert(Payment).values(
-                id=payment_id,
-                invoice_id=obs.ids["invoice"],
-                deal_id=obs.deal_id,
-                amount=obs.amount or Decimal("0"),
-                currency=obs.currency or "USD",
-                received_at=obs.occurred_at,
-                created_at=self.now,
-            )
-        )
+def new_billable(obs: Observation) -> Row:
+    amount = obs.amount or Decimal("0")
+    return {
+        "kind": str(obs.details.get("kind", "time")),
+        "quantity": _decimal(obs.details.get("quantity")) or Decimal("1"),
+        "rate": _decimal(obs.details.get("rate")) or amount,
+        "amount": amount,
+        "currency": obs.currency or "USD",
+        "consultant": obs.details.get("consultant"),
+    }

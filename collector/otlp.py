@@ -61,6 +61,19 @@ def _pb_value(value: AnyValue) -> Any:
     return getattr(value, kind)
 
 
+_SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
+_NO_ID = (b"", b"\0" * 16, b"\0" * 8)
+
+
+def _pb_attributes(items: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in items:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in _SCALARS else _pb_value(value)
+    return out
+
+
 def decode_protobuf(body: bytes) -> DecodedBatch:
     request = ExportTraceServiceRequest()
     try:
@@ -68,43 +81,48 @@ def decode_protobuf(body: bytes) -> DecodedBatch:
     except DecodeError as exc:
         raise MalformedPayload(f"not an OTLP ExportTraceServiceRequest protobuf: {exc}") from None
     batch = DecodedBatch()
+    append = batch.records.append
     for resource_spans in request.resource_spans:
-        resource = {kv.key: _pb_value(kv.value) for kv in resource_spans.resource.attributes}
+        resource = _pb_attributes(resource_spans.resource.attributes)
         service = str(resource.get("service.name") or "unknown_service")
         resource_json = orjson.dumps(resource).decode() if resource else None
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                trace_id = span.trace_id.hex()
-                span_id = span.span_id.hex()
-                if not is_hex_id(trace_id, 32) or not is_hex_id(span_id, 16):
+                trace_id, span_id = span.trace_id, span.span_id
+                if (
+                    len(trace_id) != 16
+                    or len(span_id) != 8
+                    or trace_id in _NO_ID
+                    or span_id in _NO_ID
+                ):
                     batch.reject("span with an invalid trace_id or span_id")
                     continue
-                attributes = {kv.key: _pb_value(kv.value) for kv in span.attributes}
-                events = [
-                    {
-                        "name": e.name,
-                        "time_unix_nano": e.time_unix_nano,
-                        "attributes": {kv.key: _pb_value(kv.value) for kv in e.attributes},
-                    }
-                    for e in span.events
-                ]
-                batch.records.append(
+                events = (
+                    [
+                        {
+                            "name": e.name,
+                            "time_unix_nano": e.time_unix_nano,
+                            "attributes": _pb_attributes(e.attributes),
+                        }
+                        for e in span.events
+                    ]
+                    if span.events
+                    else None
+                )
+                kind, code = span.kind, span.status.code
+                append(
                     make_record(
-                        trace_id=trace_id,
-                        span_id=span_id,
+                        trace_id=trace_id.hex(),
+                        span_id=span_id.hex(),
                         parent_span_id=span.parent_span_id.hex(),
                         name=span.name,
                         service=service,
-                        kind=SPAN_KINDS[span.kind]
-                        if span.kind < len(SPAN_KINDS)
-                        else "unspecified",
+                        kind=SPAN_KINDS[kind] if kind < len(SPAN_KINDS) else "unspecified",
                         start_unix_nano=span.start_time_unix_nano,
                         end_unix_nano=span.end_time_unix_nano,
-                        status=STATUS_CODES[span.status.code]
-                        if span.status.code < len(STATUS_CODES)
-                        else "unset",
+                        status=STATUS_CODES[code] if code < len(STATUS_CODES) else "unset",
                         status_message=span.status.message,
-                        attributes=attributes,
+                        attributes=_pb_attributes(span.attributes),
                         resource_json=resource_json,
                         events=events,
                     )

@@ -68,6 +68,14 @@ def _amount(value: Any) -> str | None:
     return str(amount.quantize(Decimal("0.01")))
 
 
+def _lifted(value: Any, limit: int = 128) -> str | None:
+    if value is None:
+        return None
+    if type(value) is str:
+        return value[:limit] or None
+    return _text(value, limit)
+
+
 def make_record(
     *,
     trace_id: str,
@@ -85,8 +93,9 @@ def make_record(
     events: list[Any] | None,
 ) -> SpanRecord:
     get = attributes.get
-    system = _text(get("q2c.system"), 16)
-    currency = _text(get("q2c.currency"), 3)
+    system = _lifted(get("q2c.system"), 16)
+    currency = _lifted(get("q2c.currency"), 3)
+    amount = get("q2c.amount")
     return SpanRecord(
         trace_id,
         span_id,
@@ -101,14 +110,14 @@ def make_record(
         orjson.dumps(attributes).decode(),
         resource_json,
         orjson.dumps(events).decode() if events else None,
-        _text(get("q2c.deal.id")),
-        _text(get("q2c.contract.id")),
-        _text(get("q2c.project.id")),
-        _text(get("q2c.invoice.id")),
+        _lifted(get("q2c.deal.id")),
+        _lifted(get("q2c.contract.id")),
+        _lifted(get("q2c.project.id")),
+        _lifted(get("q2c.invoice.id")),
         system.lower() if system and system.lower() in _SYSTEMS else None,
-        _text(get("q2c.flow"), 64),
-        _text(get("q2c.stage"), 32),
-        _amount(get("q2c.amount")),
+        _lifted(get("q2c.flow"), 64),
+        _lifted(get("q2c.stage"), 32),
+        _amount(amount) if amount is not None else None,
         currency.upper() if currency else None,
     )
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from collector.lifecycle import LifecycleApplier, Observation, observation_from_span
+from collector.lifecycle import Observation, observation_from_span
+from collector.lifecycle_store import LifecycleApplier
 from collector.metrics import CollectorMetrics
 from collector.span_record import SPAN_COLUMNS, SpanRecord
 

@@ -64,7 +64,7 @@ def serve(settings: Settings, engine: Engine) -> None:
     """Serve the collector API until SIGINT/SIGTERM, with retention in the background."""
     if migrate.current_revision(engine) != migrate.head_revision():
         raise RuntimeError("the store's schema is not at head: run `throughline migrate` first")
-    app = create_app(engine, CollectorRegistry())
+    app = create_app(engine, CollectorRegistry(), settings)
     retention = PeriodicJob(
         "retention", settings.retention.interval.timedelta, lambda: run_retention(engine, settings)
     )

@@ -9,7 +9,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from collector.lifecycle import LifecycleApplier, Observation
+from collector.lifecycle import Observation
+from collector.lifecycle_store import LifecycleApplier
 from store.objects import Contract, Deal, Invoice, Payment, Project
 from store.telemetry import LifecycleEvent
 

@@ -1,0 +1,233 @@
+"""Ingest benchmark: OTLP/HTTP protobuf batches into a running collector, against the raw
+insert rate of the same rows into the same store, measured in the same run.
+
+    .venv/bin/python bench/ingest.py                      # SQLite, 400 batches x 512 spans
+    .venv/bin/python bench/ingest.py --batches 100 --database-url postgresql+psycopg://...
+
+The collector runs as `throughline serve` in its own process pinned to one core; the
+sender runs on the other. The sender keeps `--in-flight` requests open, which outruns the
+store on purpose: the collector must answer 429 with Retry-After instead of growing, so the
+peak RSS of the server stays bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from collector.otlp import decode_protobuf
+from collector.span_writer import insert_spans
+from store import migrate
+from store.engine import make_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWS = ["closed_won_to_contract", "contract_to_project", "time_to_billing", "invoice_to_ar"]
+SYSTEMS = ["crm", "clm", "psa", "billing", "erp"]
+
+
+def _kv(key: str, value: object) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def make_batches(count: int, size: int, seed: int = 7) -> list[bytes]:
+    """Realistic sync spans: HTTP client semantics plus q2c attributes; 1 in 20 reaches a
+    lifecycle stage."""
+    rng = random.Random(seed)
+    start = 1_767_225_600_000_000_000
+    batches = []
+    for b in range(count):
+        spans = []
+        for i in range(size):
+            n = b * size + i
+            deal = f"OPP-{rng.randrange(50_000):06d}"
+            flow = rng.choice(FLOWS)
+            system = rng.choice(SYSTEMS)
+            t0 = start + n * 1_000_000
+            attributes = [
+                _kv("http.request.method", "POST"),
+                _kv("url.full", f"https://{system}.example.com/api/v2/records/{n}"),
+                _kv("server.address", f"{system}.example.com"),
+                _kv("http.response.status_code", rng.choice([200, 200, 200, 201, 429, 502])),
+                _kv("q2c.deal.id", deal),
+                _kv("q2c.system", system),
+                _kv("q2c.flow", flow),
+                _kv("q2c.amount", round(rng.uniform(500, 90_000), 2)),
+                _kv("q2c.currency", rng.choice(["USD", "GBP", "EUR"])),
+                _kv("throughline.attempt", rng.randint(1, 3)),
+                _kv("idempotency.key", f"{flow}:{deal}:{n}"),
+            ]
+            if n % 20 == 0:
+                attributes += [_kv("q2c.stage", "invoiced"), _kv("q2c.invoice.id", f"INV-{n}")]
+            spans.append(
+                Span(
+                    trace_id=rng.randbytes(16),
+                    span_id=rng.randbytes(8),
+                    parent_span_id=rng.randbytes(8),
+                    name=f"POST /{system}/records",
+                    kind=Span.SPAN_KIND_CLIENT,
+                    start_time_unix_nano=t0,
+                    end_time_unix_nano=t0 + rng.randrange(5_000_000, 400_000_000),
+                    attributes=attributes,
+                    status=Status(code=Status.STATUS_CODE_OK),
+                )
+            )
+        request = ExportTraceServiceRequest(
+            resource_spans=[
+                ResourceSpans(
+                    resource=Resource(
+                        attributes=[_kv("service.name", "mulesoft-q2c"), _kv("host.name", "mule-1")]
+                    ),
+                    scope_spans=[ScopeSpans(spans=spans)],
+                )
+            ]
+        )
+        batches.append(request.SerializeToString())
+    return batches
+
+
+def raw_insert_rate(url: str, batches: list[bytes], group: int) -> float:
+    """Rows/s inserting the already-decoded rows straight into a fresh store."""
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    records = [r for body in batches for r in decode_protobuf(body).records]
+    started = time.perf_counter()
+    for i in range(0, len(records), group):
+        with engine.begin() as conn:
+            insert_spans(conn, records[i : i + group])
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return len(records) / elapsed
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -> dict[str, float]:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "THROUGHLINE_DATABASE__URL": url,
+        "THROUGHLINE_SERVER__PORT": str(port),
+        "THROUGHLINE_SERVER__QUEUE_MAX_SPANS": str(queue_max),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "throughline", "serve"], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(server.pid, {0})
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"server did not start: {server.stderr and server.stderr.read()}")
+            time.sleep(0.05)
+    refused = 0
+    client = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=in_flight))
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    def send(body: bytes) -> int:
+        nonlocal refused
+        while True:
+            response = client.post(f"{base}/v1/traces", content=body, headers=headers)
+            if response.status_code == 200:
+                return 1
+            if response.status_code in (429, 503):
+                refused += 1
+                time.sleep(min(float(response.headers.get("Retry-After", "1")), 1.0) / 10)
+                continue
+            raise SystemExit(f"unexpected {response.status_code}: {response.text[:200]}")
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(send, batches))
+    elapsed = time.perf_counter() - started
+    rss = peak_rss_mib(server.pid)
+    server.terminate()
+    server.wait(timeout=30)
+    client.close()
+    spans = sum(len(decode_protobuf(b).records) for b in batches)
+    return {"spans": spans, "seconds": elapsed, "rate": spans / elapsed, "rss": rss,
+            "refused": refused}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--in-flight", type=int, default=8, help="concurrent requests")
+    parser.add_argument("--queue-max", type=int, default=20_000, help="server write queue bound")
+    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
+    args = parser.parse_args()
+
+    batches = make_batches(args.batches, args.batch_size)
+    print(f"{len(batches)} OTLP protobuf batches x {args.batch_size} spans "
+          f"({sum(map(len, batches)) / len(batches) / 1024:.0f} KiB each)")
+    with tempfile.TemporaryDirectory() as tmp:
+        def url(name: str) -> str:
+            if args.database_url:
+                return args.database_url
+            return f"sqlite:///{tmp}/{name}.db"
+
+        if args.database_url:
+            print("note: --database-url is reused for both runs; give an empty database or schema")
+        # The raw insert runs on the core the server will get, so both see the same load.
+        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+            os.sched_setaffinity(0, {0})
+        raw = raw_insert_rate(url("raw"), batches, group=args.batch_size * args.in_flight)
+        if args.database_url:
+            engine = make_engine(args.database_url)
+            migrate.downgrade(engine)
+            engine.dispose()
+        result = run_ingest(url("ingest"), batches, args.in_flight, args.queue_max)
+    print(f"raw insert of the same rows, same indexes: {raw:>10,.0f} spans/s")
+    print(f"OTLP/HTTP ingest, stored (server on 1 core): {result['rate']:>10,.0f} spans/s "
+          f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s)")
+    print(f"ratio ingest / raw insert: {result['rate'] / raw:.2f}  (target >= 0.5; "
+          f"target rate >= 30,000 spans/s on SQLite)")
+    print(f"server peak RSS: {result['rss']:.0f} MiB; requests refused with 429/503 and "
+          f"retried: {result['refused']:.0f} (queue bound {args.queue_max:,} spans)")
+
+
+if __name__ == "__main__":
+    main()
