@@ -1,0 +1,86 @@
+"""`throughline kpis`, `kpis refresh`, `export ocel` (validated against the OCEL 2.0 JSON
+schema) and `export csv`, driven through the real command line in-process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from tests.kpis.firm import firm_log
+from tests.kpis.stores import module_store
+from throughline.cli import app
+
+SCHEMA = json.loads((Path(__file__).parent / "ocel20-schema-json.json").read_text())
+AS_OF = "2026-06-30T12:00:00Z"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    with module_store(request) as engine:
+        firm_log().write(engine)
+        yield engine
+
+
+def run(engine: Engine, *args: str) -> str:
+    url = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, list(args), env={"THROUGHLINE_DATABASE__URL": url})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_kpis_prints_json_for_a_window_and_slice(store: Engine) -> None:
+    rows = json.loads(
+        run(store, "kpis", "--window", "7d", "--by", "entity", "--format", "json", "--as-of", AS_OF)
+    )
+    values = {(r["kpi"], r["window"], r["slice"]): r["value"] for r in rows}
+    assert values[("posting_success_rate", "7d", "uk")] == 1.0
+    assert values[("unbilled_wip", "now", "uk")] == 1016.0
+    assert {r["dimension"] for r in rows} == {"legal_entity"}
+    assert {r["window"] for r in rows} == {"7d", "now"}
+
+
+def test_kpis_prints_csv_and_a_table(store: Engine) -> None:
+    rows = list(csv.DictReader(io.StringIO(run(store, "kpis", "-f", "csv", "--as-of", AS_OF))))
+    dso = next(r for r in rows if r["kpi"] == "dso")
+    assert float(dso["value"]) == pytest.approx(34020 / 68100 * 90)
+    table = run(store, "kpis", "--as-of", AS_OF)
+    assert "invoice_exception_rate" in table and "40.00%" in table
+
+
+def test_refresh_then_export_snapshots_as_csv(store: Engine, tmp_path: Path) -> None:
+    assert "stored" in run(store, "kpis", "refresh", "--as-of", AS_OF)
+    out = tmp_path / "kpis.csv"
+    run(store, "export", "csv", "--out", str(out), "--latest")
+    rows = list(csv.DictReader(out.open()))
+    wip = next(r for r in rows if (r["kpi"], r["dimension"]) == ("unbilled_wip", "all"))
+    assert float(wip["value"]) == 4016.0 and wip["unit"] == "USD"
+    assert rows[0]["as_of"].startswith("2026-06-30T12:00:00")
+
+
+def test_export_ocel_is_valid_ocel_2_json_with_object_links(store: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "log.json"
+    run(store, "export", "ocel", "--out", str(out))
+    log = json.loads(out.read_text())
+    jsonschema.Draft7Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(log)
+    types = {o["type"] for o in log["objects"]}
+    assert types == {"deal", "contract", "project", "invoice", "posting", "billable_item"}
+    ids = {o["id"] for o in log["objects"]}
+    for event in log["events"]:
+        assert {r["objectId"] for r in event["relationships"]} <= ids
+    posted = next(e for e in log["events"] if e["type"] == "posted")
+    assert {(r["objectId"], r["qualifier"]) for r in posted["relationships"]} == {
+        ("I4", "invoice"),
+        ("D2", "deal"),
+        ("ar-posting:I4", "posting"),
+    }
+    times = [e["time"] for e in log["events"]]
+    assert times == sorted(times) and times[0] == "2026-03-01T00:00:00Z"
+    assert len(log["events"]) == 20  # one per lifecycle row of the firm

@@ -1,0 +1,137 @@
+"""Snapshots, incremental refresh, the Prometheus collector and the JSON API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import Engine, func, select
+
+from kpis.api import kpis_router
+from kpis.prometheus import KpiCollector
+from kpis.snapshots import KpiRefresher, latest_snapshots, refresh
+from store.monitoring import KpiSnapshot
+from tests.kpis.eventlog import EventLog
+from tests.kpis.firm import NOW, firm_log
+from throughline.config import Settings
+
+
+def _by_key(rows: list[KpiSnapshot]) -> dict[tuple[str, str, str, str], float | None]:
+    return {(r.kpi, r.window, r.dimension, r.dimension_value): r.value for r in rows}
+
+
+def _more_work_for_d5() -> EventLog:
+    """D5 gets activated and invoiced; recorded after the first refresh."""
+    log = EventLog()
+    log.event("deal", "D5", "D5", "project_activated", "2026-06-30 09:00")
+    log.event("invoice", "I7", "D5", "invoiced", "2026-06-30 10:00", 800, "GBP")
+    log.project("P5", "D5", "2026-06-30 09:00")
+    log.invoice(
+        "I7",
+        "D5",
+        entity="uk",
+        currency="GBP",
+        amount=800,
+        stage="invoiced",
+        issued="2026-06-30 10:00",
+    )
+    return log
+
+
+def test_incremental_refresh_reads_only_changed_deals_and_matches_a_full_one(
+    engine: Engine,
+) -> None:
+    settings = Settings()
+    firm_log().write(engine)
+    refresher = KpiRefresher(engine, settings)
+    first = refresher.refresh(NOW)
+    assert first.mode == "full" and first.deals_read == 5
+
+    # The store changes under the refresher: D5 moves on; its project row exists, so the
+    # deal must leave the pending-activation count.
+    _more_work_for_d5().write(engine)
+    later = NOW + dt.timedelta(minutes=1)
+    second = refresher.refresh(later)
+    assert second.mode == "incremental" and second.deals_read == 1
+    incremental = _by_key(latest_snapshots(engine))
+
+    full = refresh(engine, settings, later + dt.timedelta(minutes=1))
+    assert full.mode == "full"
+    assert _by_key(latest_snapshots(engine)) == incremental
+    assert incremental[("activation_pending_count", "now", "all", "all")] == 1
+    assert incremental[("invoice_exception_rate", "1d", "all", "all")] == 0.0  # I5, I7
+
+    nothing = refresher.refresh(later + dt.timedelta(minutes=2))
+    assert nothing.mode == "incremental" and nothing.deals_read == 0
+
+
+def test_refresh_stores_formula_window_unit_and_members(engine: Engine) -> None:
+    firm_log().write(engine)
+    refresh(engine, Settings(), NOW)
+    refresh(engine, Settings(), NOW)  # the same moment again replaces, never duplicates
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count(func.distinct(KpiSnapshot.as_of)))).scalar() == 1
+    rows = {(r.kpi, r.window, r.dimension, r.dimension_value): r for r in latest_snapshots(engine)}
+    rate = rows[("posting_success_rate", "30d", "all", "all")]
+    assert rate.value == 0.5 and rate.unit == "ratio" and rate.member_count == 4
+    assert rate.meta is not None
+    assert rate.meta["window"] == "30d" and "SLA" in rate.meta["formula"]
+    assert sorted(rate.meta["members"]) == ["I1", "I2", "I3", "I4"]
+    assert rows[("unbilled_wip", "now", "currency", "GBP")].value == 1016.0
+
+
+def test_collector_exposes_latest_snapshots_without_deal_ids(engine: Engine) -> None:
+    registry = CollectorRegistry()
+    registry.register(KpiCollector(engine))
+    assert (
+        registry.get_sample_value(
+            "throughline_kpi_dso", {"window": "now", "dimension": "all", "slice": "all"}
+        )
+        is None
+    )
+    firm_log().write(engine)
+    refresh(engine, Settings(), NOW)
+    labels = {"window": "30d", "dimension": "all", "slice": "all"}
+    assert registry.get_sample_value("throughline_kpi_invoice_exception_rate", labels) == 0.4
+    assert (
+        registry.get_sample_value(
+            "throughline_kpi_unbilled_wip",
+            {"window": "now", "dimension": "legal_entity", "slice": "us"},
+        )
+        == 3000.0
+    )
+    assert (
+        registry.get_sample_value("throughline_kpi_snapshot_timestamp_seconds") == NOW.timestamp()
+    )
+    text = generate_latest(registry).decode()
+    for deal in ("D1", "D2", "D3", "D4", "D5", "I1", "B1"):
+        assert f'"{deal}"' not in text
+
+
+def test_router_serves_values_definitions_and_members(engine: Engine) -> None:
+    app = FastAPI()
+    app.include_router(kpis_router(engine, Settings()), prefix="/api/v1")
+    client = TestClient(app)
+    assert client.get("/api/v1/kpis").json() == {"as_of": None, "values": []}
+    firm_log().write(engine)
+    refresh(engine, Settings(), NOW)
+
+    body = client.get("/api/v1/kpis", params={"window": "30d", "by": "entity"}).json()
+    values = {(v["kpi"], v["window"], v["slice"]): v for v in body["values"]}
+    assert values[("posting_success_rate", "30d", "us")]["value"] == 0.5
+    assert values[("backlog", "now", "uk")]["value"] == 50800.0
+    assert all(v["dimension"] == "legal_entity" for v in body["values"])
+
+    one = client.get("/api/v1/kpis/dso").json()["values"][0]
+    assert one["meta"]["revenue_90d"] == 68100.0
+
+    members = client.get(
+        "/api/v1/kpis/activation_latency_count/members", params={"window": "30d"}
+    ).json()
+    assert sorted(members["members"]) == ["D1", "D2", "D3"]
+    assert members["member_type"] == "deal"
+    definitions = client.get("/api/v1/kpis/definitions").json()
+    assert {d["kpi"] for d in definitions} >= {"dso", "billing_leakage", "funnel_count_first_cash"}
+    assert client.get("/api/v1/kpis/nope").status_code == 404
