@@ -233,10 +233,13 @@ def demo(ctx: typer.Context) -> None:
     migrate.upgrade(engine)
     base = f"http://{settings.server.host}:{settings.server.port}"
     console.print(f"[bold]Throughline demo[/] — store {_redact_url(settings.database.url)}")
-    console.print(f"  collector  {base}/healthz  {base}/metrics  {base}/docs", highlight=False)
     console.print(
-        "  [yellow]not built yet:[/] sandbox firm (#4), syncs (#5), probes (#6), KPIs (#7), "
-        "dashboard (#8)",
+        f"  collector  OTLP/HTTP {base}/v1/traces  CloudEvents {base}/api/v1/events",
+        highlight=False,
+    )
+    console.print(f"             {base}/healthz  {base}/metrics  {base}/docs", highlight=False)
+    console.print(
+        "  [yellow]not built yet:[/] sandbox firm (#4), syncs (#5), probes (#6), dashboard (#8)",
         highlight=False,
     )
     console.print("  Ctrl-C stops the demo.")

@@ -318,6 +318,12 @@ class ServerSettings(Section):
     demo_mode: bool = Field(
         default=True, description="no ingest token needed while bound to loopback"
     )
+    sdk_queue_max_spans: PositiveInt = 65_536
+    otlp_forward_endpoint: AnyHttpUrl | None = Field(
+        default=None,
+        description="also send our own spans to this OTLP/HTTP traces URL "
+        "(an OpenTelemetry Collector, Jaeger or Tempo), e.g. http://otel:4318/v1/traces",
+    )
 
 
 class DashboardSettings(Section):

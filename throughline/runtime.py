@@ -8,10 +8,14 @@ import threading
 from collections.abc import Callable
 
 import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from collector.api import create_app
+from collector.exporter import build_tracer_provider
+from collector.metrics import CollectorMetrics
+from collector.span_writer import SpanWriter
 from store import migrate
 from store.engine import make_engine
 from store.retention import PruneReport, RetentionPolicy, prune
@@ -58,6 +62,21 @@ class PeriodicJob(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def tracer_provider(
+    settings: Settings, service_name: str, writer: SpanWriter, metrics: CollectorMetrics
+) -> TracerProvider:
+    """The tracer provider for in-process components (connectors, probes, workers): their
+    spans go to the store and, if configured, on to an external OTLP collector."""
+    forward = settings.server.otlp_forward_endpoint
+    return build_tracer_provider(
+        service_name,
+        writer,
+        metrics,
+        max_queue_size=settings.server.sdk_queue_max_spans,
+        forward_endpoint=str(forward) if forward else None,
+    )
 
 
 def serve(settings: Settings, engine: Engine) -> None:

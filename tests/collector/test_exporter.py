@@ -63,3 +63,39 @@ def test_spans_dropped_on_a_full_queue_are_counted(engine: Engine) -> None:
     # Every span is stored or counted as dropped; the count can be one high when the worker
     # takes a batch between the processor's full-queue check and its append.
     assert stored is not None and 200 <= stored + dropped <= 201
+
+
+def test_in_process_spans_are_also_forwarded_to_an_external_otlp_collector(
+    engine: Engine, tmp_path: object
+) -> None:
+    """The external collector here is a second Throughline collector: a real OTLP/HTTP peer."""
+    from collector.api import create_app
+    from store import migrate
+    from store.engine import make_engine
+    from tests.collector.conftest import start_server
+    from tests.conftest import free_port
+    from throughline.config import Settings
+    from throughline.runtime import tracer_provider
+
+    remote_engine = make_engine(f"sqlite:///{tmp_path}/remote.db")
+    migrate.upgrade(remote_engine)
+    port = free_port()
+    remote, thread = start_server(create_app(remote_engine, CollectorRegistry()), port)
+    try:
+        metrics = CollectorMetrics(CollectorRegistry())
+        writer = SpanWriter(engine, metrics)
+        writer.start()
+        settings = Settings(server={"otlp_forward_endpoint": f"http://127.0.0.1:{port}/v1/traces"})
+        provider = tracer_provider(settings, "throughline-worker", writer, metrics)
+        with provider.get_tracer("t").start_as_current_span("post invoice"):
+            pass
+        provider.shutdown()
+        writer.stop()
+    finally:
+        remote.should_exit = True
+        thread.join(timeout=20)
+    for store in (engine, remote_engine):
+        with store.connect() as conn:
+            assert conn.execute(sa.select(Span.name, Span.service)).all() == [
+                ("post invoice", "throughline-worker")
+            ]

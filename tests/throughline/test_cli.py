@@ -186,3 +186,24 @@ def test_serve_refuses_a_store_that_is_not_migrated(demo_env: dict[str, str]) ->
     )
     assert result.returncode == 1
     assert "run `throughline migrate` first" in result.stderr
+
+
+def test_a_token_created_on_the_command_line_opens_ingest_until_revoked(tmp_path: Path) -> None:
+    from collector.auth import TokenVerifier
+
+    url = f"sqlite:///{tmp_path}/t.db"
+    env = {"THROUGHLINE_DATABASE__URL": url}
+    assert run(["migrate"], env).returncode == 0
+    created = run(["tokens", "create", "mulesoft", "--scope", "ingest", "--expires-in", "30d"], env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("tl_")
+    assert "not shown again" in created.stderr
+    verifier = TokenVerifier(make_engine(url), cache_seconds=0)
+    assert verifier.allows(f"Bearer {token}", "ingest")
+    assert not verifier.allows(f"Bearer {token}", "replay")
+    listed = run(["tokens", "list"], env)
+    assert "mulesoft" in listed.stdout and token not in listed.stdout
+    assert run(["tokens", "create", "mulesoft"], env).returncode == 2
+    assert run(["tokens", "revoke", "mulesoft"], env).returncode == 0
+    assert not verifier.allows(f"Bearer {token}", "ingest")

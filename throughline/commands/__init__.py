@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from throughline.commands import alerts, deals, dlq, export, kpis, probes, sandbox
+from throughline.commands import alerts, deals, dlq, export, kpis, probes, sandbox, tokens
 
 GROUPS: dict[str, typer.Typer] = {
     "sandbox": sandbox.app,
@@ -14,4 +14,5 @@ GROUPS: dict[str, typer.Typer] = {
     "deals": deals.app,
     "export": export.app,
     "alerts": alerts.app,
+    "tokens": tokens.app,
 }
