@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.auth import TokenVerifier, is_loopback
+from collector.deals_api import build_deals_router
 from collector.metrics import CollectorMetrics
 from collector.receivers import IngestPolicy, build_ingest_router
 from collector.span_writer import SpanWriter
@@ -72,9 +73,10 @@ def create_app(
     )
     app.state.writer = writer
     app.state.metrics = metrics
-    app.include_router(
-        build_ingest_router(writer, metrics, TokenVerifier(engine), ingest_policy(settings))
-    )
+    verifier = TokenVerifier(engine)
+    policy = ingest_policy(settings)
+    app.include_router(build_ingest_router(writer, metrics, verifier, policy))
+    app.include_router(build_deals_router(engine, verifier, policy.token_required))
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

@@ -207,3 +207,46 @@ def test_a_token_created_on_the_command_line_opens_ingest_until_revoked(tmp_path
     assert run(["tokens", "create", "mulesoft"], env).returncode == 2
     assert run(["tokens", "revoke", "mulesoft"], env).returncode == 0
     assert not verifier.allows(f"Bearer {token}", "ingest")
+
+
+def test_deals_list_and_show_read_what_the_collector_stored(engine: sa.Engine) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from collector.lifecycle import Observation
+    from collector.lifecycle_store import LifecycleApplier
+
+    t0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        LifecycleApplier(conn, t0).apply(
+            [
+                Observation(
+                    "a",
+                    "closed_won",
+                    t0,
+                    "OPP-1",
+                    {},
+                    Decimal("5000"),
+                    "EUR",
+                    details={"account_name": "Acme GmbH"},
+                ),
+                Observation(
+                    "b",
+                    "contract_executed",
+                    t0 + dt.timedelta(days=1),
+                    "OPP-1",
+                    {"contract": "CTR-1"},
+                ),
+            ]
+        )
+    env = {"THROUGHLINE_DATABASE__URL": engine.url.render_as_string(hide_password=False)}
+    listed = run(["deals", "list"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert "OPP-1" in listed.stdout and "Acme GmbH" in listed.stdout
+    assert "5,000.00 EUR" in listed.stdout
+    shown = run(["deals", "show", "OPP-1"], env)
+    assert shown.returncode == 0, shown.stderr
+    assert "contract CTR-1" in shown.stdout and "contract_executed" in shown.stdout
+    assert run(["deals", "show", "OPP-404"], env).returncode == 1
+    empty = run(["deals", "list", "--stage", "first_cash"], env)
+    assert "no deals match" in empty.stdout
