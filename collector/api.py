@@ -20,6 +20,7 @@ from collector.receivers import IngestPolicy, build_ingest_router
 from collector.span_writer import SpanWriter
 from collector.store_metrics import StoreCollector
 from store import migrate
+from store.engine import make_engine
 from throughline.config import ServerSettings, Settings
 
 
@@ -49,7 +50,13 @@ def create_app(
     settings = settings if settings is not None else Settings()
     registry = registry if registry is not None else CollectorRegistry()
     metrics = CollectorMetrics(registry)
-    writer = writer or SpanWriter(engine, metrics, max_queued=settings.server.queue_max_spans)
+    if writer is None:
+        # Writes read before they write (lifecycle derivation): on SQLite they take the
+        # write lock at BEGIN, so another process's writer makes them wait, not fail.
+        write_engine = (
+            make_engine(engine.url, immediate=True) if engine.dialect.name == "sqlite" else engine
+        )
+        writer = SpanWriter(write_engine, metrics, max_queued=settings.server.queue_max_spans)
     Gauge(
         "throughline_ingest_queue_spans",
         "Spans and events waiting to be written",

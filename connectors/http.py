@@ -35,6 +35,7 @@ from connectors.errors import (
     TransportError,
 )
 from connectors.ratelimit import TokenBucket
+from connectors.tracing import Clock, clocked_span, wall_clock
 from store.states import System
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class SystemClient:
         *,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = wall_clock,
     ) -> None:
         self.system = system
         self.base_url = base_url.rstrip("/")
@@ -196,6 +198,7 @@ class SystemClient:
         self._tracer = tracer
         self._retry = retry
         self._sleep = sleep
+        self._clock = clock
 
     def request(
         self,
@@ -253,8 +256,12 @@ class SystemClient:
         }
         if resend:
             span_attributes["http.request.resend_count"] = resend
-        with self._tracer.start_as_current_span(
-            f"{method.upper()} {path}", kind=SpanKind.CLIENT, attributes=span_attributes
+        with clocked_span(
+            self._tracer,
+            f"{method.upper()} {path}",
+            self._clock,
+            kind=SpanKind.CLIENT,
+            attributes=span_attributes,
         ) as span:
             waited = self._limiter.acquire()
             if waited:

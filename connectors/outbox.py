@@ -91,8 +91,13 @@ def _insert_ignore(conn: Connection) -> Any:
 
 def enqueue(conn: Connection, steps: Sequence[Step], now: dt.datetime) -> int:
     """Add steps not queued before (by idempotency key); return how many were new."""
+    return len(enqueue_new(conn, steps, now))
+
+
+def enqueue_new(conn: Connection, steps: Sequence[Step], now: dt.datetime) -> set[str]:
+    """Add steps not queued before; return the keys of the ones that were new."""
     if not steps:
-        return 0
+        return set()
     rows = [
         {
             "flow": s.flow,
@@ -119,7 +124,7 @@ def enqueue(conn: Connection, steps: Sequence[Step], now: dt.datetime) -> int:
         .all()
     )
     conn.execute(_insert_ignore(conn), rows)
-    return len({s.idempotency_key for s in steps} - set(before))
+    return {s.idempotency_key for s in steps} - set(before)
 
 
 def claim(

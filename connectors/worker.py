@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from connectors.circuit import CircuitBreakers
 from connectors.errors import ConnectorError, MissingPrerequisite, RetryableError
 from connectors.outbox import BackoffPolicy, ClaimedMessage, Outcome, Step, claim, record
+from connectors.tracing import clocked_span
 from store.states import AttemptOutcome
 
 logger = logging.getLogger(__name__)
@@ -104,8 +105,8 @@ class Worker:
         if message.deal_id:
             attributes["q2c.deal.id"] = message.deal_id
         started = time.perf_counter()
-        with self._tracer.start_as_current_span(
-            f"{message.flow}.{message.step}", kind=SpanKind.INTERNAL, attributes=attributes
+        with clocked_span(
+            self._tracer, f"{message.flow}.{message.step}", self._clock, attributes=attributes
         ) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
 
@@ -162,4 +163,3 @@ class Worker:
                 follow_ups=done.follow_ups,
                 trace_id=trace_id,
             )
-

@@ -1,0 +1,71 @@
+"""What every flow works with: the five systems' APIs, the clock and the tracer, and the
+shape of a change-capture stream."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry.trace import Tracer
+
+from connectors.outbox import Step
+from connectors.resources import Api
+from connectors.tracing import Clock
+from store.states import System
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A stage a source system shows, recorded as an OK span at the system's own time."""
+
+    stage: str
+    at: dt.datetime
+    attributes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What one changed record asks for: steps, each with what it lets us observe."""
+
+    step: Step
+    observations: tuple[Observation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A change-capture stream: a collection read since a cursor, and a planner."""
+
+    name: str
+    system: System
+    collection: str
+    filters: Mapping[str, Any]
+    plan: Callable[[dict[str, Any]], Iterable[Planned]]
+
+
+@dataclass
+class FlowContext:
+    apis: Mapping[System, Api]
+    tracer: Tracer
+    clock: Clock
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def api(self, system: System) -> Api:
+        return self.apis[system]
+
+
+def parse_time(value: str | None, fallback: dt.datetime) -> dt.datetime:
+    """A system's timestamp or date as an aware UTC datetime."""
+    if not value:
+        return fallback
+    text = str(value).replace("Z", "+00:00")
+    if len(text) == 10:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))

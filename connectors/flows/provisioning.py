@@ -1,0 +1,230 @@
+"""Flow 2: an executed contract in CLM provisions the customer in ERP, then the project
+with its milestones in PSA and the billing schedule from the contract terms in billing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from connectors.errors import MissingPrerequisite
+from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
+from connectors.outbox import ClaimedMessage, Step
+from connectors.worker import StepResult
+from store.states import System
+
+FLOW = "provisioning"
+PSA_MODE = {
+    "time_and_materials": "time_and_materials",
+    "fixed_fee_milestone": "fixed_fee",
+    "retainer": "retainer",
+}
+BILLING_MODEL = {
+    "time_and_materials": "time_and_materials",
+    "fixed_fee_milestone": "milestone",
+    "retainer": "retainer",
+}
+
+
+def _cents(amount: Any) -> int:
+    return int(money(amount) * 100)
+
+
+def plan_executed_agreement(context: FlowContext, agreement: dict[str, Any]) -> Iterator[Planned]:
+    agreement_id = str(agreement["id"])
+    deal = str(agreement["source_ref"]["opportunity_id"])
+    value = agreement["terms"]["total_value"]
+    executed = parse_time(agreement.get("modified_at"), context.clock())
+    yield Planned(
+        Step(
+            FLOW,
+            "customer",
+            System.ERP,
+            f"{FLOW}.customer:{agreement_id}",
+            {"agreement": agreement},
+            deal,
+        ),
+        (
+            Observation(
+                "contract_executed",
+                executed,
+                {
+                    "q2c.deal.id": deal,
+                    "q2c.contract.id": agreement_id,
+                    "q2c.system": "clm",
+                    "q2c.amount": str(money(value["amount"])),
+                    "q2c.currency": value["currency"],
+                    "q2c.billing_model": agreement["terms"]["billing_model"],
+                    "q2c.legal_entity": agreement.get("legal_entity") or "",
+                },
+            ),
+        ),
+    )
+
+
+def streams(context: FlowContext) -> list[Stream]:
+    return [
+        Stream(
+            "clm.executed_agreements",
+            System.CLM,
+            "agreements",
+            {"status": "executed"},
+            lambda record: plan_executed_agreement(context, record),
+        )
+    ]
+
+
+def provision_customer(context: FlowContext, message: ClaimedMessage) -> StepResult:
+    agreement = message.payload["agreement"]
+    terms = agreement["terms"]
+    account_id = str(agreement["counterparty"]["crm_account_id"])
+    erp = context.api(System.ERP)
+    attributes = {"q2c.deal.id": message.deal_id or "", "q2c.contract.id": str(agreement["id"])}
+    customer = erp.first("customers", {"externalId": account_id}, attributes)
+    already = customer is not None
+    if customer is None:
+        customer = erp.create(
+            "customers",
+            {
+                "companyName": agreement["counterparty"]["name"],
+                "externalId": account_id,
+                "subsidiary": {"id": agreement["legal_entity"]},
+                "currency": {"refName": terms["total_value"]["currency"]},
+                "terms": {"refName": f"Net {terms['payment_terms_days']}"},
+            },
+            key=f"erp-customer:{account_id}",
+            attributes=attributes,
+        )
+    follow = {"agreement": agreement, "customer_id": str(customer["id"])}
+    agreement_id = str(agreement["id"])
+    return StepResult(
+        {"customer_id": customer["id"]},
+        already_done=already,
+        stage="customer_provisioned",
+        attributes={**attributes, "q2c.legal_entity": agreement.get("legal_entity") or ""},
+        follow_ups=(
+            Step(
+                FLOW,
+                "project",
+                System.PSA,
+                f"{FLOW}.project:{agreement_id}",
+                follow,
+                message.deal_id,
+            ),
+            Step(
+                FLOW,
+                "schedule",
+                System.BILLING,
+                f"{FLOW}.schedule:{agreement_id}",
+                follow,
+                message.deal_id,
+            ),
+        ),
+    )
+
+
+def provision_project(context: FlowContext, message: ClaimedMessage) -> StepResult:
+    agreement = message.payload["agreement"]
+    terms = agreement["terms"]
+    agreement_id = str(agreement["id"])
+    psa = context.api(System.PSA)
+    attributes = {"q2c.deal.id": message.deal_id or "", "q2c.contract.id": agreement_id}
+    workspace = psa.first("workspaces", {"external_reference": agreement_id}, attributes)
+    already = workspace is not None
+    if workspace is None:
+        workspace = psa.create(
+            "workspaces",
+            {
+                "title": agreement["title"],
+                "external_reference": agreement_id,
+                "deal_reference": message.deal_id,
+                "entity": agreement["legal_entity"],
+                "practice": agreement.get("practice") or "General",
+                "currency": terms["total_value"]["currency"],
+                "billing_mode": PSA_MODE[terms["billing_model"]],
+                "price_in_cents": _cents(terms["total_value"]["amount"]),
+                "start_date": terms["start_date"],
+                "due_date": terms.get("end_date"),
+                "rate_card": [
+                    {"role": r["role"], "rate_in_cents": _cents(r["hourly_rate"]["amount"])}
+                    for r in terms["rate_card"]
+                ],
+            },
+            key=f"psa-workspace:{agreement_id}",
+            attributes=attributes,
+        )
+    for milestone in terms.get("milestones") or []:
+        psa.create(
+            "stories",
+            {
+                "workspace_id": str(workspace["id"]),
+                "title": milestone["name"],
+                "story_type": "milestone",
+                "due_date": milestone["due_date"],
+                "price_in_cents": _cents(milestone["amount"]["amount"]),
+                "external_reference": milestone["milestone_id"],
+            },
+            key=f"psa-story:{milestone['milestone_id']}",
+            attributes=attributes,
+        )
+    return StepResult(
+        {"workspace_id": workspace["id"]},
+        already_done=already,
+        stage="project_activated",
+        attributes={
+            **attributes,
+            "q2c.project.id": str(workspace["id"]),
+            "q2c.practice": agreement.get("practice") or "",
+        },
+    )
+
+
+def provision_schedule(context: FlowContext, message: ClaimedMessage) -> StepResult:
+    agreement = message.payload["agreement"]
+    terms = agreement["terms"]
+    agreement_id = str(agreement["id"])
+    billing = context.api(System.BILLING)
+    attributes = {"q2c.deal.id": message.deal_id or "", "q2c.contract.id": agreement_id}
+    schedule = billing.first("billing_schedules", {"contract_number": agreement_id}, attributes)
+    already = schedule is not None
+    if schedule is None:
+        if not message.payload.get("customer_id"):
+            raise MissingPrerequisite(f"no ERP customer for contract {agreement_id} yet")
+        schedule = billing.create(
+            "billing_schedules",
+            {
+                "contract_number": agreement_id,
+                "deal_id": message.deal_id,
+                "customer_account_number": message.payload["customer_id"],
+                "bill_to_name": agreement["counterparty"]["name"],
+                "currency": terms["total_value"]["currency"],
+                "billing_model": BILLING_MODEL[terms["billing_model"]],
+                "rate_card": [
+                    {"role": r["role"], "unit_price": str(money(r["hourly_rate"]["amount"]))}
+                    for r in terms["rate_card"]
+                ],
+                "cap_amount": str(money(terms["cap"]["amount"])) if terms.get("cap") else None,
+                "po_number": terms.get("po_number"),
+                "monthly_fee": str(money(terms["monthly_fee"]["amount"]))
+                if terms.get("monthly_fee")
+                else None,
+                "term_months": terms.get("term_months"),
+                "start_date": terms["start_date"],
+                "payment_terms_days": terms["payment_terms_days"],
+            },
+            key=f"billing-schedule:{agreement_id}",
+            attributes=attributes,
+        )
+    return StepResult(
+        {"schedule_id": schedule["id"]},
+        already_done=already,
+        stage="billing_scheduled",
+        attributes=attributes,
+    )
+
+
+def handlers(context: FlowContext) -> dict[tuple[str, str], Any]:
+    return {
+        (FLOW, "customer"): lambda m: provision_customer(context, m),
+        (FLOW, "project"): lambda m: provision_project(context, m),
+        (FLOW, "schedule"): lambda m: provision_schedule(context, m),
+    }

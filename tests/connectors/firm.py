@@ -1,0 +1,108 @@
+"""The sandbox firm with our real connectors carrying its records, on the simulated clock,
+with every span going through the collector's exporter into a store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from pydantic import AnyHttpUrl
+from sqlalchemy import Engine
+
+from collector.exporter import build_tracer_provider
+from collector.metrics import CollectorMetrics
+from collector.span_writer import SpanWriter
+from connectors.outbox import BackoffPolicy
+from connectors.wiring import Connectors, build_connectors
+from sandbox.clock import ManualClock
+from sandbox.faults import profile
+from sandbox.scenario import generate_firm
+from sandbox.servers import SandboxServers
+from sandbox.services import SYSTEMS, build_services
+from sandbox.world import World, day_start
+from store.states import System
+from tests.conftest import free_port
+from throughline.config import RateLimit, Settings, Systems
+
+START = dt.date(2026, 1, 5)
+
+
+def sandbox_settings(urls: dict[str, str]) -> Settings:
+    base = Settings()
+    systems = {
+        s.value: base.systems.get(s).model_copy(
+            update={
+                "base_url": AnyHttpUrl(urls[s.value]),
+                "rate_limit": RateLimit(requests_per_second=2000, burst=2000),
+            }
+        )
+        for s in System
+    }
+    return base.model_copy(update={"systems": Systems(**systems)})
+
+
+@dataclass
+class Firm:
+    world: World
+    servers: SandboxServers
+    connectors: Connectors
+    writer: SpanWriter
+    flush: Callable[[], None]
+    engine: Engine
+
+    def run(self, days: int, before_sync: Callable[[dt.date], None] | None = None) -> None:
+        def sync(day: dt.date) -> None:
+            if before_sync is not None:
+                before_sync(day)
+            self.connectors.cycle()
+
+        self.world.run_days(days, after_each=sync)
+        self.flush()
+
+    def stop(self) -> None:
+        self.flush()
+        self.connectors.close()
+        self.writer.stop()
+        self.servers.stop()
+        for service in self.world.services.values():
+            service.store.close()
+
+
+def start_firm(
+    directory: Path, engine: Engine, seed: int, horizon_days: int, faults: str = "none"
+) -> Firm:
+    clock = ManualClock(day_start(START) - dt.timedelta(hours=1))
+    services = build_services(
+        directory,
+        seed=seed,
+        faults={s: profile(faults) for s in SYSTEMS},  # type: ignore[arg-type]
+        sim_clock=clock,
+        wall_clock=clock,
+        admin_key="test-admin",
+    )
+    world = World(
+        generate_firm(seed, START, horizon_days), services, clock, directory / "world.json"
+    )
+    world.setup()
+    servers = SandboxServers(services, {s: free_port() for s in SYSTEMS})
+    servers.start()
+    metrics = CollectorMetrics(CollectorRegistry())
+    writer = SpanWriter(engine, metrics)
+    writer.start()
+    provider = build_tracer_provider("throughline-connectors", writer, metrics)
+    connectors = build_connectors(
+        sandbox_settings(servers.urls),
+        engine,
+        provider.get_tracer("connectors"),
+        clock=clock.now,
+        sleep=lambda _s: None,
+        policy=BackoffPolicy(max_attempts=5, base=dt.timedelta(minutes=5)),
+    )
+
+    def flush() -> None:
+        provider.force_flush()
+
+    return Firm(world, servers, connectors, writer, flush, engine)

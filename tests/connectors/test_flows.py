@@ -1,0 +1,104 @@
+"""The quote-to-cash flows against the sandbox firm: two months of activity carried by our
+connectors; every system holds what it should, once, and every deal has its lifecycle."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from store import migrate
+from store.engine import make_engine
+from store.objects import Deal, Invoice
+from store.outbox import DeadLetter, SyncMessage
+from store.telemetry import LifecycleEvent, Span
+from tests.connectors.firm import Firm, start_firm
+
+DAYS = 75
+
+
+@pytest.fixture(scope="module")
+def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
+    directory = tmp_path_factory.mktemp("firm")
+    engine = make_engine(f"sqlite:///{directory}/store.db", immediate=True)
+    migrate.upgrade(engine)
+    running = start_firm(directory, engine, seed=42, horizon_days=DAYS)
+    try:
+        running.run(DAYS)
+        yield running
+    finally:
+        running.stop()
+
+
+def records(firm: Firm, system: str, collection: str) -> list[dict]:  # type: ignore[type-arg]
+    return firm.world.services[system].store.all(collection)
+
+
+def test_each_system_holds_exactly_the_records_it_should(firm: Firm) -> None:
+    won = {o["id"] for o in records(firm, "crm", "opportunities") if o["isWon"]}
+    agreements = records(firm, "clm", "agreements")
+    assert won and {a["source_ref"]["opportunity_id"] for a in agreements} == won
+    assert len(agreements) == len(won)  # one contract request per won deal, no duplicate
+
+    executed = [a for a in agreements if a["status"] == "executed"]
+    assert executed
+    accounts = {a["counterparty"]["crm_account_id"] for a in executed}
+    customers = Counter(c["externalId"] for c in records(firm, "erp", "customers"))
+    assert set(customers) == accounts and max(customers.values()) == 1
+    workspaces = Counter(w["external_reference"] for w in records(firm, "psa", "workspaces"))
+    assert set(workspaces) == {a["id"] for a in executed} and max(workspaces.values()) == 1
+    schedules = Counter(s["contract_number"] for s in records(firm, "billing", "billing_schedules"))
+    assert set(schedules) == {a["id"] for a in executed} and max(schedules.values()) == 1
+
+    charges = Counter(c["source_reference"] for c in records(firm, "billing", "charges"))
+    assert charges and max(charges.values()) == 1
+    invoices = records(firm, "billing", "invoices")
+    postings = Counter(p["externalId"] for p in records(firm, "erp", "ar_postings"))
+    assert invoices and max(postings.values()) == 1
+    assert set(postings) == {i["id"] for i in invoices}  # no data faults: every one posted
+
+
+def test_every_deal_has_its_lifecycle_and_its_spans(firm: Firm) -> None:
+    with firm.engine.connect() as conn:
+        won = {o["id"] for o in records(firm, "crm", "opportunities") if o["isWon"]}
+        stages = conn.execute(
+            sa.select(LifecycleEvent.deal_id, LifecycleEvent.stage).where(
+                LifecycleEvent.object_type == "deal"
+            )
+        ).all()
+        by_deal: dict[str, set[str]] = {}
+        for deal, stage in stages:
+            by_deal.setdefault(deal, set()).add(stage)
+        assert set(by_deal) == won
+        assert all("closed_won" in s for s in by_deal.values())
+        executed = {
+            a["source_ref"]["opportunity_id"]
+            for a in records(firm, "clm", "agreements")
+            if a["status"] == "executed"
+        }
+        for deal in executed:
+            assert {
+                "contract_executed",
+                "customer_provisioned",
+                "project_activated",
+                "billing_scheduled",
+            } <= by_deal[deal], deal
+        traced = set(conn.execute(sa.select(Span.deal_id).distinct()).scalars())
+        assert won <= traced
+        invoiced = conn.execute(sa.select(sa.func.count()).select_from(Invoice)).scalar()
+        assert invoiced == len(records(firm, "billing", "invoices"))
+        assert conn.execute(sa.select(sa.func.count()).select_from(Deal)).scalar() == len(won)
+
+
+def test_nothing_is_left_undone(firm: Firm) -> None:
+    with firm.engine.connect() as conn:
+        states = dict(
+            conn.execute(
+                sa.select(SyncMessage.state, sa.func.count()).group_by(SyncMessage.state)
+            ).all()
+        )
+        dead = conn.execute(sa.select(DeadLetter.error_class, DeadLetter.error)).all()
+    assert dead == []
+    assert set(states) == {"succeeded"}, states
