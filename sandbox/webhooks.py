@@ -17,6 +17,8 @@ from sandbox.faults import FaultInjector
 logger = logging.getLogger(__name__)
 
 CloudEvent = dict[str, Any]
+# A late event is released at the latest after this many delivery rounds.
+MAX_HELD_ROUNDS = 25
 
 
 class WebhookSender:
@@ -33,7 +35,7 @@ class WebhookSender:
         self._client = client or httpx.Client(timeout=5.0)
         self._url: str | None = None
         self._queue: deque[CloudEvent] = deque()
-        self._held: list[CloudEvent] = []
+        self._held: list[tuple[int, CloudEvent]] = []  # (rounds held, event)
         self._counter = 0
         self._lock = threading.Lock()
         self._sending = threading.Lock()
@@ -71,28 +73,35 @@ class WebhookSender:
             return len(self._queue) + len(self._held)
 
     def deliver_pending(self) -> int:
-        """Send what is queued; events held back as late go out after the next round's.
-        An event that fails stays queued (at-least-once). Returns events delivered."""
+        """Send what is queued. An event held back as late goes out right after a newer
+        event does (or after `MAX_HELD_ROUNDS` rounds), so it arrives out of order. An
+        event that fails stays queued (at-least-once). Returns events delivered."""
         with self._sending:
             with self._lock:
                 url = self._url
                 batch = list(self._queue)
                 self._queue.clear()
-                late, self._held = self._held, []
+                held, self._held = self._held, []
             if url is None:
                 return 0
             outgoing: list[CloudEvent] = []
+            still_held: list[tuple[int, CloudEvent]] = []
             for event in batch:
                 if self._injector.roll(self._injector.config.webhook_late_rate):
                     self._injector.record("webhook_late", event_id=event["id"])
-                    with self._lock:
-                        self._held.append(event)
+                    still_held.append((0, event))
                     continue
                 outgoing.append(event)
                 if self._injector.roll(self._injector.config.webhook_duplicate_rate):
                     self._injector.record("webhook_duplicate", event_id=event["id"])
                     outgoing.append(event)
-            outgoing.extend(late)
+            for rounds, event in held:
+                if outgoing or rounds >= MAX_HELD_ROUNDS:
+                    outgoing.append(event)
+                else:
+                    still_held.append((rounds + 1, event))
+            with self._lock:
+                self._held = still_held + self._held
             sent = 0
             failed: list[CloudEvent] = []
             for event in outgoing:

@@ -48,6 +48,7 @@ class ScheduleChange(_Body):
     status: Literal["active", "cancelled"] | None = None
     rate_card: list[RateLine] | None = None
     cap_amount: Amount | None = Field(default=None, ge=0, decimal_places=2)
+    term_months: int | None = Field(default=None, ge=1)
 
 
 class ChargeIn(_Body):

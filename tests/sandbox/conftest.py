@@ -15,7 +15,6 @@ from sandbox.servers import SandboxServers
 from sandbox.service import SystemService
 from sandbox.services import SYSTEMS, build_services
 from tests.conftest import free_port
-from tests.sandbox.http import admin_profile
 from tests.sandbox.sink import WebhookSink
 
 START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -51,8 +50,8 @@ def _faults_off_after_each_test(request: pytest.FixtureRequest) -> Iterator[None
     yield
     if "sandbox" in request.fixturenames:
         running: RunningSandbox = request.getfixturevalue("sandbox")
-        for url in running.urls.values():
-            admin_profile(url, "none")
+        for service in running.services.values():
+            service.faults.use_profile("none")
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,8 @@ def test_schema_drift_renames_a_field_while_on(sandbox: RunningSandbox, system: 
     service = sandbox.services[system]
     resource = next(r for r in service.spec.resources if r.path == path)
     # A record of the drifting kind, as the system's own users would make it.
-    record = {"amount": "10.00", "tranDate": "2026-01-05", "time_in_minutes": 60}
+    record = {"id": f"drift-{system}", "amount": "10.00", "tranDate": "2026-01-05"}
+    record["time_in_minutes"] = 60
     record.update({"legal_entity": "US01", "stageName": "Prospecting", "currency": "USD"})
     made = service.store.insert(resource.name, f"drift-{system}", record, sandbox.sim.now())
     assert field in made
