@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connectors.errors import ConnectorError
 from connectors.flows.base import FlowContext, Planned, Stream, parse_time
 from connectors.outbox import enqueue_new
 from connectors.resources import collection
@@ -32,6 +33,7 @@ class PollReport:
     records: int
     new_steps: int
     cursor: str | None
+    error: str | None = None
 
 
 def read_cursor(engine: Engine, stream: Stream) -> dt.datetime | None:
@@ -51,7 +53,16 @@ class Capture:
         self.streams = list(streams)
 
     def poll_all(self) -> list[PollReport]:
-        return [self.poll(stream) for stream in self.streams]
+        """Poll every stream; a system that fails leaves its cursor where it was, and the
+        other streams go on."""
+        reports = []
+        for stream in self.streams:
+            try:
+                reports.append(self.poll(stream))
+            except ConnectorError as exc:
+                logger.warning("polling %s failed: %s", stream.name, exc)
+                reports.append(PollReport(stream.name, 0, 0, None, error=exc.error_class))
+        return reports
 
     def poll(self, stream: Stream) -> PollReport:
         since = read_cursor(self._engine, stream)
