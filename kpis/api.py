@@ -131,7 +131,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
                 ),
                 None,
             )
-            listed = list(found.members) if found is not None else listed
+            listed = found.member_ids() if found is not None else listed
         return {
             "kpi": kpi,
             "window": window,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
-from kpis.facts import Facts
-from kpis.slicing import in_window, percentile, ratio, slices
+from kpis.slicing import Array, at_or_before, in_window, percentile, ratio, total
+from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
 
@@ -16,98 +16,92 @@ TIME_KINDS = ("time",)
 """billable_items.kind values that are hours (the rest are milestones and fees)."""
 
 
-def _uninvoiced_at(items: pd.DataFrame, now: float) -> pd.Series:
-    return items["invoiced_at"].isna() | (items["invoiced_at"] > now)
-
-
-def compute_billing(facts: Facts, ctx: KpiContext) -> list[KpiValue]:
+def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     out: list[KpiValue] = []
     now = ctx.now
-    billable = facts.items[
-        facts.items["approved_at"].notna() & (facts.items["stage"] != "rejected")
-    ]
+    items = tables.items.rows()
+    billable = items.where(
+        ~np.isnan(items["approved_at"].astype("float64")) & (items["stage"] != "rejected")
+    )
+    uninvoiced: Array = ~at_or_before(billable["invoiced_at"], now)
 
-    wip = billable[(billable["approved_at"] <= now) & _uninvoiced_at(billable, now)]
-    wip = wip.assign(age_days=(now - wip["approved_at"]) / DAY)
-    for dim, dv, group in slices(wip, ctx.dimensions):
+    wip = billable.where(at_or_before(billable["approved_at"], now) & uninvoiced)
+    for dim, dv, group in wip.slices(ctx.dimensions):
         s = (dim, dv)
-        out.append(
-            ctx.value(
-                "unbilled_wip", POINT_IN_TIME, s, float(group["amount_rc"].sum()), group["id"]
-            )
-        )
+        ids, amount = group.members(), group["amount_rc"]
+        out.append(ctx.value("unbilled_wip", POINT_IN_TIME, s, total(amount), ids))
+        age = (now - group["approved_at"]) / DAY
         for bucket, low, high in AGE_BUCKETS:
-            age = group["age_days"]
-            aged = group[((age > low) | (low == 0)) & (age <= high)]
+            inside = ((age > low) | (low == 0)) & (age <= high)
             out.append(
                 ctx.value(
                     f"unbilled_wip_{bucket}",
                     POINT_IN_TIME,
                     s,
-                    float(aged["amount_rc"].sum()),
-                    aged["id"],
+                    total(amount[inside]),
+                    group.members(inside),
                 )
             )
 
     allowance = (
         ctx.settings.kpis.billing_cycle.timedelta + ctx.settings.kpis.leakage_grace.timedelta
     ).total_seconds()
-    invoiced = billable[billable["invoiced_at"].notna() & (billable["invoiced_at"] <= now)]
-    invoiced = invoiced.assign(days=(invoiced["invoiced_at"] - invoiced["approved_at"]) / DAY)
-    hours = facts.items[facts.items["kind"].isin(TIME_KINDS) & (facts.items["stage"] != "rejected")]
+    # Per billable item, what leaked: uninvoiced past cycle + grace, or under-billed.
+    leak_uninvoiced = np.full(len(items.table.columns["id"]), 0.0)
+    leak_under = np.full(len(leak_uninvoiced), 0.0)
+    overdue = uninvoiced & (billable["approved_at"] + allowance < now)
+    leak_uninvoiced[billable.positions] = np.where(overdue, billable["amount_rc"], 0.0)
+    leak_under[billable.positions] = np.where(
+        uninvoiced, 0.0, np.nan_to_num(billable["underbilled_rc"].astype("float64"))
+    )
+    invoiced = billable.where(~uninvoiced)
+    hours = items.where((np.isin(items["kind"], TIME_KINDS)) & (items["stage"] != "rejected"))
     for window in ctx.windows:
         w = window.label
-        approved = billable[in_window(billable["approved_at"], now, window.seconds)]
-        overdue = _uninvoiced_at(approved, now) & (approved["approved_at"] + allowance < now)
-        underbilled = approved["underbilled_rc"].where(~_uninvoiced_at(approved, now), 0.0)
-        approved = approved.assign(
-            leak_uninvoiced=approved["amount_rc"].where(overdue, 0.0),
-            leak_under=underbilled.fillna(0.0),
-        )
-        for dim, dv, group in slices(approved, ctx.dimensions):
+        approved = billable.where(in_window(billable["approved_at"], now, window.seconds))
+        for dim, dv, group in approved.slices(ctx.dimensions):
             s = (dim, dv)
-            uninvoiced = float(group["leak_uninvoiced"].sum())
-            under = float(group["leak_under"].sum())
-            leaking = group[(group["leak_uninvoiced"] > 0) | (group["leak_under"] > 0)]["id"]
-            billable_value = float(group["amount_rc"].sum())
-            total = round(uninvoiced, 2) + round(under, 2)
+            by_overdue = leak_uninvoiced[group.positions]
+            by_under = leak_under[group.positions]
+            leaking = group.members((by_overdue > 0) | (by_under > 0))
+            value = round(total(group["amount_rc"]), 2)
+            lost = round(total(by_overdue), 2) + round(total(by_under), 2)
             out += [
-                ctx.value(
-                    "billing_leakage", w, s, total, leaking, billable_value=round(billable_value, 2)
-                ),
-                ctx.value("billing_leakage_uninvoiced", w, s, uninvoiced, leaking),
-                ctx.value("billing_leakage_underbilled", w, s, under, leaking),
+                ctx.value("billing_leakage", w, s, lost, leaking, billable_value=value),
+                ctx.value("billing_leakage_uninvoiced", w, s, total(by_overdue), leaking),
+                ctx.value("billing_leakage_underbilled", w, s, total(by_under), leaking),
                 ctx.value(
                     "billing_leakage_share",
                     w,
                     s,
-                    ratio(total, round(billable_value, 2)),
+                    ratio(lost, value),
                     leaking,
-                    leakage=total,
-                    billable_value=round(billable_value, 2),
+                    leakage=lost,
+                    billable_value=value,
                 ),
             ]
 
-        done = invoiced[in_window(invoiced["invoiced_at"], now, window.seconds)]
-        for dim, dv, group in slices(done, ctx.dimensions):
+        done = invoiced.where(in_window(invoiced["invoiced_at"], now, window.seconds))
+        for dim, dv, group in done.slices(ctx.dimensions):
+            days = (group["invoiced_at"] - group["approved_at"]) / DAY
             out += [
                 ctx.value(
-                    "time_to_invoice_p50", w, (dim, dv), percentile(group["days"], 0.5), group["id"]
+                    "time_to_invoice_p50", w, (dim, dv), percentile(days, 0.5), group.members()
                 ),
                 ctx.value(
-                    "time_to_invoice_p90", w, (dim, dv), percentile(group["days"], 0.9), group["id"]
+                    "time_to_invoice_p90", w, (dim, dv), percentile(days, 0.9), group.members()
                 ),
             ]
 
-        worked = hours[in_window(hours["approved_at"], now, window.seconds)]
-        for dim, dv, group in slices(worked, ctx.dimensions):
+        worked = hours.where(in_window(hours["approved_at"], now, window.seconds))
+        for dim, dv, group in worked.slices(ctx.dimensions):
             out.append(
                 ctx.value(
                     "billable_hours",
                     w,
                     (dim, dv),
-                    float(group["quantity"].sum()),
-                    group["id"],
+                    total(group["quantity"]),
+                    group.members(),
                     capacity_hours=None,
                     note="utilization needs consultant capacity, which the store does not hold",
                 )

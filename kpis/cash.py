@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from kpis.context import KpiContext
-from kpis.facts import Facts
-from kpis.slicing import in_window, percentile, ratio, slices
+from kpis.slicing import at_or_before, in_window, percentile, ratio, total
+from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
 
@@ -12,20 +14,26 @@ DAY = 86400.0
 DSO_DAYS = 90.0
 
 
-def compute_cash(facts: Facts, ctx: KpiContext) -> list[KpiValue]:
+def compute_cash(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     out: list[KpiValue] = []
     now = ctx.now
-    inv = facts.invoices
-    live = inv[inv["issued_at"].notna() & (inv["issued_at"] <= now) & ~inv["credited"]]
-    paid_by_now = live["paid_at"].notna() & (live["paid_at"] <= now)
-    live = live.assign(
-        open_rc=live["unpaid_rc"].where(~paid_by_now, 0.0),
-        recent_rc=live["amount_rc"].where(in_window(live["issued_at"], now, DSO_DAYS * DAY), 0.0),
+    invoices = tables.invoices.rows()
+    live = invoices.where(
+        at_or_before(invoices["issued_at"], now) & ~invoices["credited"].astype(bool)
     )
-    for dim, dv, group in slices(live, ctx.dimensions):
-        open_ar = round(float(group["open_rc"].sum()), 2)
-        revenue = round(float(group["recent_rc"].sum()), 2)
-        open_ids = group.loc[group["open_rc"] > 0, "id"]
+    open_rc = np.where(at_or_before(live["paid_at"], now), 0.0, live["unpaid_rc"].astype("float64"))
+    recent_rc = np.where(
+        in_window(live["issued_at"], now, DSO_DAYS * DAY), live["amount_rc"].astype("float64"), 0.0
+    )
+    size = len(invoices.table.columns["id"])
+    open_all, recent_all = np.zeros(size), np.zeros(size)
+    open_all[live.positions] = open_rc
+    recent_all[live.positions] = recent_rc
+    for dim, dv, group in live.slices(ctx.dimensions):
+        opened = open_all[group.positions]
+        open_ar = round(total(opened), 2)
+        revenue = round(total(recent_all[group.positions]), 2)
+        open_ids = group.members(opened > 0)
         share = ratio(open_ar, revenue)
         out += [
             ctx.value("open_ar", POINT_IN_TIME, (dim, dv), open_ar, open_ids),
@@ -40,38 +48,38 @@ def compute_cash(facts: Facts, ctx: KpiContext) -> list[KpiValue]:
             ),
         ]
 
-    items = facts.items[facts.items["approved_at"].notna() & facts.items["paid_at"].notna()]
-    items = items.assign(days=(items["paid_at"] - items["approved_at"]) / DAY)
-    deals = facts.deals[facts.deals["closed_won_at"].notna() & facts.deals["first_cash_at"].notna()]
-    deals = deals.assign(days=(deals["first_cash_at"] - deals["closed_won_at"]) / DAY)
+    items = tables.items.rows()
+    items = items.where(
+        ~np.isnan(items["approved_at"].astype("float64"))
+        & ~np.isnan(items["paid_at"].astype("float64"))
+    )
+    deals = tables.deals.rows()
+    deals = deals.where(
+        ~np.isnan(deals["closed_won_at"].astype("float64"))
+        & ~np.isnan(deals["first_cash_at"].astype("float64"))
+    )
     for window in ctx.windows:
         w = window.label
-        cashed = items[in_window(items["paid_at"], now, window.seconds)]
-        for dim, dv, group in slices(cashed, ctx.dimensions):
+        cashed = items.where(in_window(items["paid_at"], now, window.seconds))
+        for dim, dv, group in cashed.slices(ctx.dimensions):
+            days = (group["paid_at"] - group["approved_at"]) / DAY
             out += [
                 ctx.value(
-                    "cash_conversion_p50", w, (dim, dv), percentile(group["days"], 0.5), group["id"]
+                    "cash_conversion_p50", w, (dim, dv), percentile(days, 0.5), group.members()
                 ),
                 ctx.value(
-                    "cash_conversion_p90", w, (dim, dv), percentile(group["days"], 0.9), group["id"]
+                    "cash_conversion_p90", w, (dim, dv), percentile(days, 0.9), group.members()
                 ),
             ]
-        first = deals[in_window(deals["first_cash_at"], now, window.seconds)]
-        for dim, dv, group in slices(first, ctx.dimensions):
+        first = deals.where(in_window(deals["first_cash_at"], now, window.seconds))
+        for dim, dv, group in first.slices(ctx.dimensions):
+            days = (group["first_cash_at"] - group["closed_won_at"]) / DAY
             out += [
                 ctx.value(
-                    "deal_cash_conversion_p50",
-                    w,
-                    (dim, dv),
-                    percentile(group["days"], 0.5),
-                    group["id"],
+                    "deal_cash_conversion_p50", w, (dim, dv), percentile(days, 0.5), group.members()
                 ),
                 ctx.value(
-                    "deal_cash_conversion_p90",
-                    w,
-                    (dim, dv),
-                    percentile(group["days"], 0.9),
-                    group["id"],
+                    "deal_cash_conversion_p90", w, (dim, dv), percentile(days, 0.9), group.members()
                 ),
             ]
     return out

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from kpis.definitions import BUSINESS_DIMENSIONS, DEFINITIONS, MONEY
 from kpis.money import cents
+from kpis.slicing import Members
 from kpis.values import KpiValue
 from kpis.windows import Window, windows_from
 from throughline.config import Settings
@@ -40,7 +39,7 @@ class KpiContext:
         window: str,
         slice_: tuple[str, str],
         value: float | None,
-        members: pd.Series | Sequence[str] = (),
+        members: Members | Sequence[str] = (),
         **meta: Any,
     ) -> KpiValue:
         definition = DEFINITIONS[kpi]
@@ -48,5 +47,4 @@ class KpiContext:
         unit = self.currency if money else definition.unit
         if value is not None and money:
             value = cents(value)
-        listed = members.astype(str).tolist() if isinstance(members, pd.Series) else list(members)
-        return KpiValue(kpi, window, slice_[0], slice_[1], value, unit, listed, meta)
+        return KpiValue(kpi, window, slice_[0], slice_[1], value, unit, members, meta)

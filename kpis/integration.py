@@ -3,12 +3,13 @@ first-attempt AR posting success, and per system probe availability and p95 late
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from kpis.context import KpiContext
 from kpis.definitions import INTEGRATION_DIMENSIONS
 from kpis.frames import IntegrationFrames
-from kpis.slicing import UNKNOWN, in_window, percentile, ratio, slices
+from kpis.slicing import UNKNOWN, Table, in_window, percentile, ratio
 from kpis.values import KpiValue
 
 POSTING_KEY_PREFIX = "ar-posting:"
@@ -17,35 +18,38 @@ POSTING_KEY_PREFIX = "ar-posting:"
 
 def _with_message(frame: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     lookup = messages.set_index("id")
-    out = frame.assign(
+    return frame.assign(
         flow=frame["message_id"].map(lookup["flow"]),
         system=frame["message_id"].map(lookup["system"]),
         idempotency_key=frame["message_id"].map(lookup["idempotency_key"]),
     )
-    return _filled(out)
 
 
-def _filled(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(
+def _table(frame: pd.DataFrame) -> Table:
+    filled = frame.assign(
         **{d: frame[d].fillna(UNKNOWN).astype(str) for d in INTEGRATION_DIMENSIONS if d in frame}
     )
+    return Table.of(filled, INTEGRATION_DIMENSIONS)
 
 
 def compute_integration(frames: IntegrationFrames, ctx: KpiContext) -> list[KpiValue]:
     out: list[KpiValue] = []
     now = ctx.now
     dims = INTEGRATION_DIMENSIONS
-    messages = _filled(frames.messages)
-    attempts = _with_message(frames.attempts, frames.messages)
-    replays = _with_message(frames.replays, frames.messages)
-    dead = _filled(frames.dead_letters)
-    probes = _filled(frames.probes)
-    health = probes[probes["kind"] == "health"]
+    messages = _table(frames.messages).rows()
+    attempts = _table(_with_message(frames.attempts, frames.messages)).rows()
+    replays = _table(_with_message(frames.replays, frames.messages)).rows()
+    dead = _table(frames.dead_letters).rows()
+    probes = _table(frames.probes).rows()
+    health = probes.where(probes["kind"] == "health")
+    posting = np.array(
+        [str(k).startswith(POSTING_KEY_PREFIX) for k in attempts["idempotency_key"]], dtype=bool
+    )
     for window in ctx.windows:
         w, span = window.label, window.seconds
-        created = messages[in_window(messages["created_at"], now, span)]
-        finished = created[created["state"].isin(["succeeded", "dead"])]
-        for dim, dv, group in slices(finished, dims):
+        created = messages.where(in_window(messages["created_at"], now, span))
+        finished = created.where(np.isin(created["state"], ["succeeded", "dead"]))
+        for dim, dv, group in finished.slices(dims):
             ok = int((group["state"] == "succeeded").sum())
             out.append(
                 ctx.value(
@@ -53,20 +57,22 @@ def compute_integration(frames: IntegrationFrames, ctx: KpiContext) -> list[KpiV
                     w,
                     (dim, dv),
                     ratio(ok, len(group)),
-                    group["id"],
+                    group.members(),
                     numerator=ok,
                     denominator=len(group),
                 )
             )
-        started = attempts[in_window(attempts["started_at"], now, span)]
-        retries = started[started["attempt_no"] > 1]
-        for dim, dv, group in slices(retries, dims):
-            out.append(ctx.value("sync_retries", w, (dim, dv), len(group), group["message_id"]))
-        firsts = started[
-            (started["attempt_no"] == 1)
-            & started["idempotency_key"].fillna("").astype(str).str.startswith(POSTING_KEY_PREFIX)
-        ]
-        for dim, dv, group in slices(firsts, dims):
+        started_mask = in_window(attempts["started_at"], now, span)
+        started = attempts.where(started_mask)
+        retries = started.where(started["attempt_no"] > 1)
+        for dim, dv, group in retries.slices(dims):
+            out.append(
+                ctx.value(
+                    "sync_retries", w, (dim, dv), len(group), group.members(column="message_id")
+                )
+            )
+        firsts = attempts.where(started_mask & posting & (attempts["attempt_no"] == 1))
+        for dim, dv, group in firsts.slices(dims):
             ok = int((group["outcome"] == "succeeded").sum())
             out.append(
                 ctx.value(
@@ -74,48 +80,49 @@ def compute_integration(frames: IntegrationFrames, ctx: KpiContext) -> list[KpiV
                     w,
                     (dim, dv),
                     ratio(ok, len(group)),
-                    group["message_id"],
+                    group.members(column="message_id"),
                     numerator=ok,
                     denominator=len(group),
                 )
             )
-        died = dead[in_window(dead["dead_at"], now, span)]
-        for dim, dv, group in slices(died, dims):
-            out.append(ctx.value("dead_letters", w, (dim, dv), len(group), group["message_id"]))
-        asked = replays[in_window(replays["requested_at"], now, span)]
-        done = asked[asked["outcome"] != "pending"]
-        for dim, dv, group in slices(done, dims):
-            ok = int(group["outcome"].isin(["succeeded", "already_done"]).sum())
+        died = dead.where(in_window(dead["dead_at"], now, span))
+        for dim, dv, group in died.slices(dims):
+            out.append(
+                ctx.value(
+                    "dead_letters", w, (dim, dv), len(group), group.members(column="message_id")
+                )
+            )
+        asked = replays.where(in_window(replays["requested_at"], now, span))
+        done = asked.where(asked["outcome"] != "pending")
+        for dim, dv, group in done.slices(dims):
+            ok = int(np.isin(group["outcome"], ["succeeded", "already_done"]).sum())
             out.append(
                 ctx.value(
                     "replay_success_rate",
                     w,
                     (dim, dv),
                     ratio(ok, len(group)),
-                    group["message_id"],
+                    group.members(column="message_id"),
                     numerator=ok,
                     denominator=len(group),
                 )
             )
-        probed = health[in_window(health["started_at"], now, span)]
-        for dim, dv, group in slices(probed, ("system",)):
-            up = int(group["status"].isin(["ok", "warn"]).sum())
+        probed = health.where(in_window(health["started_at"], now, span))
+        for dim, dv, group in probed.slices(("system",)):
+            up = int(np.isin(group["status"], ["ok", "warn"]).sum())
+            ids = group.members()
             out += [
                 ctx.value(
                     "probe_availability",
                     w,
                     (dim, dv),
                     ratio(up, len(group)),
-                    group["id"],
+                    ids,
                     numerator=up,
                     denominator=len(group),
                 ),
                 ctx.value(
-                    "probe_latency_p95",
-                    w,
-                    (dim, dv),
-                    percentile(group["duration_ms"].astype("float64"), 0.95),
-                    group["id"],
+                    "probe_latency_p95", w, (dim, dv), percentile(group["duration_ms"], 0.95), ids
                 ),
             ]
     return out

@@ -3,66 +3,75 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from kpis.context import KpiContext
-from kpis.facts import Facts
-from kpis.slicing import in_window, ratio, slices
+from kpis.slicing import Array, Rows, in_window, ratio
+from kpis.tables import FactTables
 from kpis.values import KpiValue
 from throughline.config import StageSla
 
 
-def posting_sla_seconds(invoices: pd.DataFrame, slas: list[StageSla]) -> pd.Series:
+def posting_sla_seconds(rows: Rows, slas: list[StageSla]) -> Array:
     """Per invoice, the invoiced->posted SLA in seconds: the most specific matching rule
     (legal entity before none, then the highest `min_amount` the deal value reaches);
     NaN where no rule applies. Business-day SLAs count as whole days here."""
     rules = [r for r in slas if r.from_stage == "invoiced" and r.to_stage == "posted"]
     rules.sort(key=lambda r: (r.legal_entity is not None, r.min_amount or 0.0))
-    seconds = pd.Series(np.nan, index=invoices.index, dtype="float64")
+    seconds = np.full(len(rows), np.nan)
+    entity = rows["legal_entity"]
+    deal_amount = np.nan_to_num(np.asarray(rows["deal_amount_rc"], dtype="float64"))
     for rule in rules:  # least specific first, so later (more specific) rules win
-        match = pd.Series(True, index=invoices.index)
+        match = np.ones(len(rows), dtype=bool)
         if rule.legal_entity is not None:
-            match &= invoices["legal_entity"] == rule.legal_entity
+            match &= entity == rule.legal_entity
         if rule.min_amount is not None:
-            match &= invoices["deal_amount_rc"].fillna(0.0) >= rule.min_amount
+            match &= deal_amount >= rule.min_amount
         seconds[match] = rule.within.timedelta.total_seconds()
     return seconds
 
 
-def compute_invoicing(facts: Facts, ctx: KpiContext) -> list[KpiValue]:
+def compute_invoicing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     out: list[KpiValue] = []
-    invoices = facts.invoices[facts.invoices["issued_at"].notna()]
-    invoices = invoices.assign(
-        deadline=invoices["issued_at"] + posting_sla_seconds(invoices, ctx.settings.slas)
-    )
+    invoices = tables.invoices.rows()
+    invoices = invoices.where(~np.isnan(invoices["issued_at"].astype("float64")))
+    deadline_all = invoices["issued_at"] + posting_sla_seconds(invoices, ctx.settings.slas)
+    table_deadline = np.full(len(tables.invoices.columns["id"]), np.nan)
+    table_deadline[invoices.positions] = deadline_all
     for window in ctx.windows:
-        issued = invoices[in_window(invoices["issued_at"], ctx.now, window.seconds)]
-        for dim, dv, group in slices(issued, ctx.dimensions):
-            exceptions = int(group["has_exception"].sum())
+        issued = invoices.where(in_window(invoices["issued_at"], ctx.now, window.seconds))
+        for dim, dv, group in issued.slices(ctx.dimensions):
+            flagged = group["has_exception"].astype(bool)
+            exceptions = int(flagged.sum())
+            ids = group.members()
             out.append(
                 ctx.value(
                     "invoice_exception_rate",
                     window.label,
                     (dim, dv),
                     ratio(exceptions, len(group)),
-                    group["id"],
+                    ids,
                     numerator=exceptions,
                     denominator=len(group),
-                    exception_invoices=group.loc[group["has_exception"], "id"].astype(str).tolist(),
+                    exception_invoices=group.members(flagged).head(200),
                 )
             )
-            due = group[group["deadline"].notna() & (group["deadline"] <= ctx.now)]
-            on_time = due["posted_at"].notna() & (due["posted_at"] <= due["deadline"])
+            deadline = table_deadline[group.positions]
+            with np.errstate(invalid="ignore"):
+                due_mask = deadline <= ctx.now
+                posted = group["posted_at"].astype("float64")
+                on_time = (posted <= deadline)[due_mask]
+            due_ids = group.members(due_mask)
+            late = group.where(due_mask).members(~on_time)
             out.append(
                 ctx.value(
                     "posting_success_rate",
                     window.label,
                     (dim, dv),
-                    ratio(int(on_time.sum()), len(due)),
-                    due["id"],
+                    ratio(int(on_time.sum()), len(due_ids)),
+                    due_ids,
                     numerator=int(on_time.sum()),
-                    denominator=len(due),
-                    late_or_unposted=due.loc[~on_time, "id"].astype(str).tolist(),
+                    denominator=len(due_ids),
+                    late_or_unposted=late.head(200),
                 )
             )
     return out

@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from kpis.compute import compute_kpis
+from kpis.compute import compute_from_facts
+from kpis.facts import Facts, build_facts
 from kpis.frames import (
     StoreFrames,
     changed_deals,
@@ -44,7 +45,7 @@ def snapshot_rows(values: list[KpiValue], as_of: dt.datetime) -> list[dict[str, 
     rows = []
     for v in values:
         meta = v.metadata()
-        meta["members"] = list(v.members[:MEMBERS_KEPT])
+        meta["members"] = v.member_ids(MEMBERS_KEPT)
         meta["members_truncated"] = v.member_count > MEMBERS_KEPT
         rows.append(
             {
@@ -72,33 +73,36 @@ def write_snapshots(engine: Engine, values: list[KpiValue], as_of: dt.datetime) 
 
 
 class KpiRefresher:
-    """Holds the frames of the last refresh so the next one reads only what changed."""
+    """Holds the facts of the last refresh and the lifecycle-event watermark, so the next
+    refresh reads and rebuilds only the deals with events recorded since."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
-        self._frames: StoreFrames | None = None
+        self._facts: Facts | None = None
+        self._events_seen = 0
 
     @property
-    def frames(self) -> StoreFrames | None:
-        return self._frames
+    def facts(self) -> Facts | None:
+        return self._facts
 
     def compute(self, now: dt.datetime) -> tuple[list[KpiValue], str, int]:
         with self._engine.connect() as conn:
-            if self._frames is None:
+            if self._facts is None:
                 frames = load_store_frames(conn)
-                mode, read = "full", len(frames.deals)
+                facts = build_facts(frames, self._settings.kpis)
+                seen, mode, read = frames.events_seen, "full", len(frames.deals)
             else:
-                ids, seen = changed_deals(conn, self._frames.events_seen)
-                frames = (
-                    self._frames.replace_deals(load_deal_rows(conn, ids), ids, seen)
-                    if ids
-                    else replace(self._frames, events_seen=seen)
-                )
+                ids, seen = changed_deals(conn, self._events_seen)
+                facts = self._facts
+                if ids:
+                    fresh = StoreFrames(events_seen=seen, **load_deal_rows(conn, ids))
+                    rebuilt = build_facts(fresh, self._settings.kpis, facts.vocabulary)
+                    facts = facts.replace_deals(rebuilt, ids)
                 mode, read = "incremental", len(ids)
             integration = load_integration_frames(conn)
-        self._frames = frames
-        return compute_kpis(frames, integration, self._settings, now), mode, read
+        self._facts, self._events_seen = facts, seen
+        return compute_from_facts(facts, integration, self._settings, now), mode, read
 
     def refresh(self, now: dt.datetime) -> RefreshReport:
         started = time.perf_counter()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpis.definitions import DEFINITIONS
+from kpis.slicing import Members
 
 
 @dataclass(frozen=True)
@@ -17,12 +18,19 @@ class KpiValue:
     dimension_value: str
     value: float | None
     unit: str
-    members: Sequence[str] = field(default=(), repr=False)
+    members: Members | Sequence[str] = field(default=(), repr=False)
+    """the ids behind the value (deal, invoice, billable item, message or probe result)"""
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def member_count(self) -> int:
         return len(self.members)
+
+    def member_ids(self, limit: int | None = None) -> list[str]:
+        if isinstance(self.members, Members):
+            return self.members.tolist() if limit is None else self.members.head(limit)
+        listed = [str(m) for m in self.members]
+        return listed if limit is None else listed[:limit]
 
     @property
     def key(self) -> tuple[str, str, str, str]:

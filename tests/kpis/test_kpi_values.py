@@ -57,7 +57,7 @@ def test_unactivated_deals_counted_valued_and_aged(kpi: dict[Key, KpiValue]) -> 
     value = _get(kpi, "activation_pending_value", "now")
     assert value.value == 20160.00  # 10000 USD + 8000 GBP x 1.27
     assert value.unit == "USD"
-    assert _get(kpi, "activation_pending_value_61_90d", "now").members == ["D4"]
+    assert list(_get(kpi, "activation_pending_value_61_90d", "now").members) == ["D4"]
     assert _get(kpi, "activation_pending_value_0_30d", "now").value == 10160.00
     assert _get(kpi, "activation_pending_count_31_60d", "now").value == 0
 
@@ -89,7 +89,7 @@ def test_unbilled_wip_aged_excludes_rejected_items(kpi: dict[Key, KpiValue]) -> 
     assert _get(kpi, "unbilled_wip_0_30d", "now").value == 1016.00
     assert _get(kpi, "unbilled_wip_31_60d", "now").value == 0.0
     assert _get(kpi, "unbilled_wip_61_90d", "now").value == 2000.00
-    assert _get(kpi, "unbilled_wip_90d_plus", "now").members == ["B8"]
+    assert list(_get(kpi, "unbilled_wip_90d_plus", "now").members) == ["B8"]
 
 
 def test_billing_leakage_amount_share_and_causes(kpi: dict[Key, KpiValue]) -> None:
@@ -115,7 +115,7 @@ def test_cash_conversion_item_and_deal_level_in_days(kpi: dict[Key, KpiValue]) -
     assert _get(kpi, "cash_conversion_p50", "30d").value == pytest.approx(23.5)
     assert _get(kpi, "cash_conversion_p90", "30d").value == pytest.approx(23.9)
     assert _get(kpi, "deal_cash_conversion_p50", "30d").value == pytest.approx(24.0)
-    assert _get(kpi, "deal_cash_conversion_p90", "30d").members == ["D1"]
+    assert list(_get(kpi, "deal_cash_conversion_p90", "30d").members) == ["D1"]
 
 
 def test_time_to_invoice_and_billable_hours(kpi: dict[Key, KpiValue]) -> None:
