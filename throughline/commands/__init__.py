@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from throughline.commands import alerts, deals, dlq, export, kpis, probes, sandbox, tokens
+from throughline.commands import alerts, deals, dlq, export, kpis, probes, sandbox, tokens, users
 
 GROUPS: dict[str, typer.Typer] = {
     "sandbox": sandbox.app,
@@ -15,4 +15,5 @@ GROUPS: dict[str, typer.Typer] = {
     "export": export.app,
     "alerts": alerts.app,
     "tokens": tokens.app,
+    "users": users.app,
 }

@@ -1,0 +1,1 @@
+"""What the pages are made of: each function draws one section of one page."""

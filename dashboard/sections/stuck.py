@@ -1,0 +1,107 @@
+"""Sections of the stuck-work page."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import cached_queries as cq
+from dashboard.accounts import audit
+from dashboard.components import deal_link
+from dashboard.formatting import money
+from dashboard.resources import allowed, current_user, engine, now
+from dashboard.roles import Permission
+from dashboard.sections.context import PageContext
+from store.states import ProbeKind
+
+SORTS = {
+    "money at risk": "money_at_risk",
+    "age": "age_days",
+    "stage": "stage",
+    "owner": "owner",
+    "cause": "cause",
+}
+SHOWN = [
+    "object_type",
+    "object_id",
+    "deal_id",
+    "account_name",
+    "stage",
+    "waiting_for",
+    "system",
+    "cause",
+    "owner",
+    "age_days",
+    "overdue_hours",
+    "money_at_risk",
+    "legal_entity",
+    "practice",
+]
+
+
+def stuck_items(ctx: PageContext) -> pd.DataFrame:
+    stuck = ctx.keep_slices(cq.stuck(ctx.url, ctx.key, ctx.settings, ctx.now))
+    return stuck.assign(money_at_risk=[ctx.in_view(v) for v in stuck["money_at_risk"]])
+
+
+def summary(ctx: PageContext, stuck: pd.DataFrame) -> None:
+    deals, invoices, total = st.columns(3)
+    deals.metric("Deals past SLA", int((stuck["object_type"] == "deal").sum()))
+    invoices.metric("Invoices past SLA", int((stuck["object_type"] == "invoice").sum()))
+    total.metric(
+        "Money at risk",
+        money(float(stuck["money_at_risk"].sum()) if len(stuck) else 0.0, ctx.filters.currency),
+    )
+
+
+def sorted_table(ctx: PageContext, stuck: pd.DataFrame) -> pd.DataFrame:
+    by, order = st.columns([2, 1])
+    sort = by.selectbox("Sort by", list(SORTS), key="stuck_sort")
+    descending = order.toggle("Largest first", value=True, key="stuck_desc")
+    table = stuck.sort_values(SORTS[sort], ascending=not descending, na_position="last")[SHOWN]
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="stuck_table",
+        column_config={
+            "money_at_risk": st.column_config.NumberColumn(
+                f"money at risk ({ctx.filters.currency})", format="%.2f"
+            ),
+        },
+    )
+    return table
+
+
+def open_a_deal(table: pd.DataFrame) -> None:
+    deals = list(dict.fromkeys(str(d) for d in table["deal_id"]))
+    chosen = st.selectbox("Open a deal from this table", deals, key="stuck_open")
+    deal_link(chosen)
+
+
+def _audit_export(rows: int) -> None:
+    user = current_user()
+    if user is not None:
+        audit(engine(), user.username, "stuck.export_csv", now(), detail={"rows": rows})
+
+
+def export_csv(table: pd.DataFrame) -> None:
+    if not allowed(Permission.EXPORT):
+        return
+    st.download_button(
+        "Export CSV",
+        table.to_csv(index=False).encode(),
+        file_name="stuck-work.csv",
+        mime="text/csv",
+        key="stuck_export",
+        on_click=_audit_export,
+        args=(len(table),),
+    )
+
+
+def reconciliation(ctx: PageContext) -> None:
+    st.subheader("Reconciliation mismatches")
+    found = cq.findings(ctx.url, (ProbeKind.RECONCILIATION,))
+    if found.empty:
+        st.info("No reconciliation findings: the probes found none, or have not run yet.")
+        return
+    st.dataframe(found, hide_index=True, key="stuck_findings")

@@ -1,0 +1,179 @@
+"""Every page as each role against a seeded store: the numbers shown are the KPI module's,
+and what a role may not do is not there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from dashboard.formatting import kpi_text
+from dashboard.sections.cash import TILES
+from kpis.snapshots import latest_snapshots
+from store.access import AuditEntry
+from store.outbox import DeadLetter, Replay
+from tests.dashboard.conftest import open_app, sign_in
+from throughline.config import Settings
+
+HEALTH = "app_pages/integration_health.py"
+STUCK = "app_pages/stuck_work.py"
+DEAL = "app_pages/deal.py"
+AUDIT = "app_pages/audit_log.py"
+PAGES = {HEALTH: "Integration health", STUCK: "Stuck work", DEAL: "Deal", AUDIT: "Audit log"}
+ALLOWED = {
+    "exec": set(),
+    "fin": {STUCK, DEAL},
+    "ops": {HEALTH, STUCK, DEAL},
+    "root": {HEALTH, STUCK, DEAL, AUDIT},
+}
+
+
+def titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def buttons(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def table_with(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first table shown that has these columns."""
+    for frame in at.dataframe:
+        value: pd.DataFrame = frame.value
+        if set(columns) <= set(value.columns):
+            return value
+    raise AssertionError(f"no table with {columns}")
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_wrong_password_is_refused_and_audited(seeded: Engine) -> None:
+    at = sign_in(open_app(), "fin", "not the password")
+    assert [e.value for e in at.error] == ["Unknown user name or wrong password."]
+    assert "Cash conversion" not in titles(at)
+    with seeded.connect() as conn:
+        actions = conn.execute(select(AuditEntry.actor, AuditEntry.action)).all()
+    assert ("fin", "dashboard.sign_in_failed") in [tuple(a) for a in actions]
+
+
+@pytest.mark.parametrize("username", ["exec", "fin", "ops", "root"])
+def test_each_role_sees_the_kpis_and_only_its_pages(
+    app_as: Callable[[str], AppTest], seeded: Engine, username: str
+) -> None:
+    at = app_as(username)
+    assert titles(at) == ["Cash conversion"]
+    settings = Settings()
+    expected = {
+        s.kpi: kpi_text(s.value, s.unit, settings, "USD")
+        for s in latest_snapshots(seeded)
+        if s.window in ("30d", "now") and s.dimension == "all"
+    }
+    shown = metrics(at)
+    for label, kpi, _ in TILES:
+        assert shown[label] == expected[kpi], label
+    # Worked by hand: contracts 100,000 USD + 50,000 GBP (63,500) + 80,000 USD, less
+    # 20,000 + 30,000 invoiced.
+    assert shown["Backlog"] == "USD 193,500"
+    deal_links = [p.label for p in at.get("page_link")]
+    if username == "exec":
+        assert deal_links == []
+    else:
+        assert any(label.startswith("D2") for label in deal_links)
+    for page, title in PAGES.items():
+        if page not in ALLOWED[username]:
+            # Not in the role's navigation at all, so it cannot be opened.
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(page)
+            continue
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert title in titles(at)
+        if username not in ("ops", "root"):
+            assert not [b for b in buttons(at) if b.startswith("Replay")]
+        if username == "exec":
+            assert not at.get("download_button")
+
+
+def test_currency_view_converts_money_at_the_configured_rate(
+    app_as: Callable[[str], AppTest],
+) -> None:
+    at = app_as("exec")
+    at.selectbox(key="filter_currency").select("GBP").run()
+    assert metrics(at)["Backlog"] == f"GBP {193500 / 1.27:,.0f}"
+    at.switch_page("app_pages/cash_conversion.py").run()
+    at.run()  # a rerun keeps the filter (session state)
+    assert at.selectbox(key="filter_currency").value == "GBP"
+    assert metrics(at)["Backlog"] == f"GBP {193500 / 1.27:,.0f}"
+
+
+def test_stuck_work_lists_what_is_past_sla_with_money_and_cause(
+    app_as: Callable[[str], AppTest],
+) -> None:
+    at = app_as("fin")
+    at.switch_page(STUCK).run()
+    shown = metrics(at)
+    assert shown["Deals past SLA"] == "2"
+    assert shown["Invoices past SLA"] == "1"
+    # D2 contract 50,000 GBP x 1.27 + D3 deal 20,000 EUR x 1.08 + invoice I4 30,000 USD
+    assert shown["Money at risk"] == "USD 115,100"
+    table = table_with(at, "object_id", "cause")
+    assert list(table["object_id"]) == ["D2", "I4", "D3"]
+    assert list(table["cause"]) == [
+        "dead letter: ValidationError",
+        "dead letter: ErpTimeout",
+        "past SLA: waiting for contract_executed",
+    ]
+    assert [b.label for b in at.get("download_button")] == ["Export CSV"]
+
+
+def test_a_filter_narrows_stuck_work_and_holds_across_pages(
+    app_as: Callable[[str], AppTest],
+) -> None:
+    at = app_as("fin")
+    at.selectbox(key="filter_legal_entity").select("uk").run()
+    at.switch_page(STUCK).run()
+    assert list(table_with(at, "object_id", "cause")["object_id"]) == ["D2"]
+
+
+def test_deal_page_found_by_invoice_id_shows_the_lifecycle(
+    app_as: Callable[[str], AppTest],
+) -> None:
+    at = app_as("fin")
+    at.switch_page(DEAL).run()
+    at.text_input(key="deal_search").input("I1").run()
+    assert not at.exception
+    assert at.header[0].value.startswith("D1")
+    assert metrics(at)["Stage"] == "first_cash"
+    invoices = table_with(at, "amount_paid", "has_exception")
+    assert list(invoices["id"]) == ["I1"] and list(invoices["stage"]) == ["paid"]
+    marks = table_with(at, "mark")
+    assert set(marks["mark"]) == {"met"}
+    assert at.get("plotly_chart")  # timeline, SLA clocks and the span waterfall
+
+
+def test_oncall_replays_a_whole_error_class_and_sees_it_pending(
+    app_as: Callable[[str], AppTest], seeded: Engine
+) -> None:
+    at = app_as("ops")
+    at.switch_page(HEALTH).run()
+    assert "Replay all 2 in group" in buttons(at)
+    at.text_input(key="reason_ValidationError").input("rate card fixed").run()
+    at.button(key="replay_all_ValidationError").click().run()
+    assert not at.exception
+    assert "2 pending until an outbox worker runs them" in at.success[0].value
+    outcome = table_with(at, "replay", "outcome", "dead_letter")
+    assert list(outcome["outcome"]) == ["pending", "pending"]
+    with seeded.connect() as conn:
+        replays = conn.execute(select(Replay.dead_letter_id, Replay.requested_by)).all()
+        states = dict(conn.execute(select(DeadLetter.id, DeadLetter.state)).all())
+        audited = conn.execute(
+            select(AuditEntry.actor, AuditEntry.note).where(AuditEntry.action == "dlq.replay")
+        ).all()
+    assert sorted(tuple(r) for r in replays) == [(1, "ops"), (2, "ops")]
+    assert states == {1: "replaying", 2: "replaying", 3: "open"}
+    assert [tuple(a) for a in audited] == [("ops", "rate card fixed")] * 2
