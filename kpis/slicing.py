@@ -128,7 +128,9 @@ class Rows:
             if dimension not in self.table.codes:
                 continue
             codes = self.table.codes[dimension][self.positions]
-            order = np.argsort(codes, kind="stable")
+            # Few distinct values: 16-bit codes let numpy's stable sort run as a radix sort.
+            narrow = codes.astype(np.int16) if len(self.table.labels[dimension]) < 2**15 else codes
+            order = np.argsort(narrow, kind="stable")
             bounds = np.flatnonzero(np.diff(codes[order])) + 1
             labels = self.table.labels[dimension]
             for chunk in np.split(order, bounds):
