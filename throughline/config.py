@@ -332,10 +332,15 @@ class DashboardSettings(Section):
 
 
 class SandboxSettings(Section):
+    """The sandbox firm: its seed, fault profile, history, live speed-up, where its five
+    systems keep their SQLite files, and the key of their admin endpoints."""
+
     seed: int = 42
     faults: Literal["none", "default", "chaos"] = "default"
     history_days: PositiveInt = 90
     speedup: PositiveFloat = 60.0
+    directory: Path = Path("var/sandbox")
+    admin_key: SecretStr = SecretStr("sandbox-admin")
 
 
 class Settings(BaseSettings):

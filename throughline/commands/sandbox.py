@@ -2,14 +2,159 @@
 
 from __future__ import annotations
 
-from throughline.console import planned_group
+import datetime as dt
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-app = planned_group(
-    "sandbox",
-    "Run the simulated firm: five systems as HTTP services, with faults and history.",
-    {
-        "up": "Start the five sandbox services.",
-        "backfill": "Simulate N days of history.",
-    },
-    4,
+import typer
+
+from throughline.console import console, errors
+
+if TYPE_CHECKING:
+    from sandbox.runner import SandboxOptions
+    from throughline.config import Settings
+
+app = typer.Typer(
+    help="Run the simulated firm: five systems as HTTP services, with faults and history.",
+    no_args_is_help=True,
 )
+
+PROFILES = ("none", "default", "chaos")
+
+
+def _options(
+    settings: Settings, seed: int | None, faults: str | None, directory: Path | None
+) -> SandboxOptions:
+    """The sandbox as the configuration describes it: ports and credentials come from
+    `systems.*`, so the connectors and the sandbox always agree."""
+    from pydantic import SecretStr
+
+    from sandbox.runner import SandboxOptions
+    from store.states import System
+    from throughline.config import ApiKeyAuth, OAuth2Auth
+
+    profile = faults or settings.sandbox.faults
+    if profile not in PROFILES:
+        errors.print(f"[red]unknown fault profile {profile!r}[/]: use one of {', '.join(PROFILES)}")
+        raise typer.Exit(2)
+    ports: dict[str, int] = {}
+    secrets: dict[str, str] = {}
+    for system in System:
+        config = settings.systems.get(system)
+        ports[system.value] = config.base_url.port or 80
+        auth = config.auth
+        secret: SecretStr | None = None
+        if isinstance(auth, OAuth2Auth):
+            secret = auth.client_secret
+        elif isinstance(auth, ApiKeyAuth):
+            secret = auth.api_key
+        if secret is not None:
+            secrets[system.value] = secret.get_secret_value()
+    return SandboxOptions(
+        directory=directory or settings.sandbox.directory,
+        seed=settings.sandbox.seed if seed is None else seed,
+        faults=profile,  # type: ignore[arg-type]
+        ports=ports,
+        secrets=secrets,
+        admin_key=settings.sandbox.admin_key.get_secret_value(),
+    )
+
+
+SEED = typer.Option(None, "--seed", help="Scenario seed. Default: sandbox.seed (42).")
+DIRECTORY = typer.Option(
+    None, "--dir", help="Where the systems keep their SQLite files. Default: sandbox.directory."
+)
+
+
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    seed: int | None = SEED,
+    faults: str | None = typer.Option(
+        None, "--faults", help="Fault profile: none, default or chaos. Default: sandbox.faults."
+    ),
+    speedup: float | None = typer.Option(
+        None, "--speedup", min=0.001, help="Simulated seconds per real second. Default: 60."
+    ),
+    directory: Path | None = DIRECTORY,
+) -> None:
+    """Start the five sandbox services and run the firm live until Ctrl-C.
+
+    CRM, CLM, PSA, billing and ERP each serve their own API (with /healthz and /docs) on
+    the port of `systems.<name>.base_url`; the firm's people act on the simulated clock.
+    Change faults at run time with PUT /admin/faults (header X-Admin-Key).
+    """
+    from sandbox.runner import LiveSandbox
+
+    settings = ctx.obj.settings()
+    options = _options(settings, seed, faults, directory)
+    try:
+        live = LiveSandbox(options, speedup or settings.sandbox.speedup, dt.date.today())
+        live.start()
+    except (ValueError, RuntimeError) as exc:
+        errors.print(f"[red]sandbox not started:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"[bold]Sandbox firm[/] seed {options.seed}, faults {options.faults}, "
+        f"simulated {live.clock.now():%Y-%m-%d %H:%M} at {speedup or settings.sandbox.speedup}x",
+        highlight=False,
+    )
+    for system, url in live.urls.items():
+        console.print(f"  {system:<8} {url}  ({url}/docs)", highlight=False)
+    console.print(f"  data in {options.directory}; Ctrl-C stops the sandbox.", highlight=False)
+    stopping = threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    live.stop()
+    console.print("sandbox stopped.")
+
+
+@app.command("backfill")
+def backfill(
+    ctx: typer.Context,
+    days: int | None = typer.Option(
+        None, "--days", min=1, help="Simulated days to run. Default: sandbox.history_days (90)."
+    ),
+    seed: int | None = SEED,
+    directory: Path | None = DIRECTORY,
+) -> None:
+    """Simulate N days of the firm's history at full speed.
+
+    A new firm starts N days ago; an existing one goes on from its last day. The people
+    act only in their own systems; records reach the other systems only through
+    connectors, so without them only CRM (deals) and PSA (people) fill up.
+    """
+    from sandbox.runner import backfill as run_backfill
+
+    settings = ctx.obj.settings()
+    options = _options(settings, seed, "none", directory)
+    try:
+        report = run_backfill(options, days or settings.sandbox.history_days, dt.date.today())
+    except ValueError as exc:
+        errors.print(f"[red]backfill refused:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"simulated {report.first_day} .. {report.last_day} (seed {options.seed}) "
+        f"in {options.directory}",
+        highlight=False,
+    )
+    for system, collections in report.records.items():
+        counts = ", ".join(f"{n} {name}" for name, n in collections.items()) or "empty"
+        console.print(f"  {system:<8} {counts}", highlight=False)
+    figures = report.figures
+    console.print(
+        f"  ground truth: {figures['deals_won']} deals won, {figures['deals_lost']} lost, "
+        f"{figures['invoices']} invoices expected with perfect syncs",
+        highlight=False,
+    )
