@@ -43,6 +43,13 @@ class Rejected(Exception):
         self.message = message
 
 
+def singular(name: str) -> str:
+    """`opportunities` -> `opportunity`, `invoices` -> `invoice`."""
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    return name[:-1] if name.endswith("s") else name
+
+
 @dataclass(frozen=True)
 class Resource:
     """One collection of a system's API: where it lives and what it accepts."""

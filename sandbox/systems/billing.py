@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.pagination import PagePaginator
 from sandbox.records import Record
-from sandbox.service import Change, Resource, SystemSpec
+from sandbox.service import Change, Resource, SystemSpec, singular
 
 API = "/v1"
 Amount = Decimal
@@ -140,7 +140,7 @@ class BillingSpec(SystemSpec):
         return {**record, **changes, "updated_at": now.isoformat()}
 
     def changes(self, resource: Resource, before: Record | None, after: Record) -> list[Change]:
-        kind = resource.name[:-1]
+        kind = singular(resource.name)
         action = "created" if before is None else "updated"
         events = [Change(f"com.billing.{kind}.{action}", str(after["id"]), after)]
         if resource.name == "invoices" and before is None:

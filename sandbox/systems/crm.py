@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.pagination import CursorPaginator
 from sandbox.records import Record
-from sandbox.service import Change, Resource, SystemSpec
+from sandbox.service import Change, Resource, SystemSpec, singular
 
 API = "/services/data/v59.0"
 OPEN_STAGES = ("Prospecting", "Qualification", "Proposal", "Negotiation")
@@ -114,7 +114,7 @@ class CrmSpec(SystemSpec):
 
     def changes(self, resource: Resource, before: Record | None, after: Record) -> list[Change]:
         action = "created" if before is None else "updated"
-        events = [Change(f"com.crm.{resource.name[:-1]}.{action}", str(after["id"]), after)]
+        events = [Change(f"com.crm.{singular(resource.name)}.{action}", str(after["id"]), after)]
         was_won = before is not None and before.get("stageName") == WON
         if resource.name == "opportunities" and after["stageName"] == WON and not was_won:
             events.append(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.pagination import KantataPaginator
 from sandbox.records import Record
-from sandbox.service import Change, Resource, SystemSpec
+from sandbox.service import Change, Resource, SystemSpec, singular
 
 API = "/api/v1"
 
@@ -137,7 +137,7 @@ class PsaSpec(SystemSpec):
         return {**record, **changes, "updated_at": now.isoformat()}
 
     def changes(self, resource: Resource, before: Record | None, after: Record) -> list[Change]:
-        kind = resource.name[:-1] if resource.name != "stories" else "story"
+        kind = singular(resource.name)
         action = "created" if before is None else "updated"
         events = [Change(f"com.psa.{kind}.{action}", str(after["id"]), after)]
         if resource.name == "workspaces" and before is None:

@@ -23,6 +23,7 @@ from sandbox.services import SYSTEMS, build_services
 from sandbox.world import World, day_start
 from tests.conftest import free_port
 from tests.sandbox.http import ADMIN, admin_put_faults
+from tests.sandbox.sink import WebhookSink
 from tests.sandbox.standin import ConnectorStandIn
 
 START = dt.date(2026, 1, 5)
@@ -77,19 +78,26 @@ class Quarter:
     world: World
     urls: dict[str, str]
     faulted_run: dt.date
+    events: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def quarter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Quarter]:
+def quarter(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iterator[Quarter]:
     """A quarter of the firm with a stand-in carrying records between the systems over
-    HTTP every day; billing's data faults are on for the last billing run only."""
+    HTTP every day; billing's data faults are on for the last billing run only; every
+    system's webhooks go to a sink for the last two weeks."""
     world = _world(tmp_path_factory.mktemp("quarter"), 42)
     servers = SandboxServers(world.services, {s: free_port() for s in SYSTEMS})
     servers.start()
     standin = ConnectorStandIn(servers.urls)
     faulted_run = dt.date(2026, 4, 1)
+    listen_from = START + dt.timedelta(days=QUARTER - 14)
 
     def connectors(day: dt.date) -> None:
+        if day + dt.timedelta(days=1) == listen_from:
+            sink.clear()
+            for url in servers.urls.values():
+                httpx.put(f"{url}/admin/webhooks", json={"url": sink.url}, headers=ADMIN)
         if day == faulted_run:
             admin_put_faults(servers.urls["billing"], wrong_rate_rate=0.0, missing_po_rate=0.0)
         standin.sync(world.clock.now())
@@ -98,7 +106,10 @@ def quarter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Quarter]:
 
     try:
         world.run_days(QUARTER, after_each=connectors)
-        yield Quarter(world, servers.urls, faulted_run)
+        for url in servers.urls.values():
+            httpx.post(f"{url}/admin/webhooks/flush", headers=ADMIN).raise_for_status()
+            httpx.put(f"{url}/admin/webhooks", json={"url": None}, headers=ADMIN)
+        yield Quarter(world, servers.urls, faulted_run, sink.received())
     finally:
         standin.close()
         servers.stop()
@@ -185,3 +196,31 @@ def test_every_system_holds_what_the_ground_truth_says_when_syncs_are_perfect(
         actual_payments[p["tranDate"]] += Decimal(str(p["amount"]))
     assert actual_payments == payments
     assert len(_actual(quarter, "erp", "ar_postings")) == len(truth["erp"]["ar_postings"])
+
+
+def test_each_system_sends_lifecycle_cloudevents_for_what_happens_in_it(quarter: Quarter) -> None:
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for event in quarter.events:
+        assert event["specversion"] == "1.0" and event["subject"]
+        by_source[event["source"]].add(event["type"])
+    expected = {
+        "/sandbox/crm": {"q2c.closed_won"},
+        "/sandbox/clm": {"q2c.contract_executed"},
+        "/sandbox/psa": {"q2c.project_activated", "q2c.billable_approved"},
+        "/sandbox/billing": {"q2c.invoiced"},
+        "/sandbox/erp": {"q2c.posted", "q2c.paid"},
+    }
+    for source, types in expected.items():
+        assert types <= by_source[source], (source, sorted(by_source[source]))
+    lifecycle = [e for e in quarter.events if e["type"].startswith("q2c.")]
+    deals = {o["id"] for o in _actual(quarter, "crm", "opportunities")}
+    for event in lifecycle:
+        if event["type"] in ("q2c.customer_provisioned", "q2c.credited"):
+            continue
+        assert event["data"]["deal_id"] in deals, event
+        assert event["data"]["currency"] in ("USD", "GBP", "EUR"), event
+    ids = [(e["source"], e["id"]) for e in quarter.events]
+    assert len(ids) == len(set(ids)), "the none profile sent a duplicate"
+
+    faults = _truth(quarter, "billing")["faults_injected"]
+    assert {f["kind"] for f in faults} == {"wrong_rate", "missing_po"}
