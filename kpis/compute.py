@@ -8,7 +8,7 @@ from kpis.activation import compute_activation
 from kpis.billing import compute_billing
 from kpis.cash import compute_cash
 from kpis.context import KpiContext
-from kpis.facts import Facts, build_facts
+from kpis.facts import build_facts
 from kpis.frames import IntegrationFrames, StoreFrames
 from kpis.integration import compute_integration
 from kpis.invoicing import compute_invoicing
@@ -18,14 +18,13 @@ from kpis.values import KpiValue
 from throughline.config import Settings
 
 
-def compute_from_facts(
-    facts: Facts,
+def compute_from_tables(
+    tables: FactTables,
     integration: IntegrationFrames | None,
     settings: Settings,
     now: dt.datetime,
 ) -> list[KpiValue]:
     ctx = KpiContext.build(settings, now)
-    tables = FactTables.of(facts)
     values = [
         *compute_activation(tables, ctx),
         *compute_invoicing(tables, ctx),
@@ -44,4 +43,5 @@ def compute_kpis(
     settings: Settings,
     now: dt.datetime,
 ) -> list[KpiValue]:
-    return compute_from_facts(build_facts(frames, settings.kpis), integration, settings, now)
+    tables = FactTables.of(build_facts(frames, settings.kpis))
+    return compute_from_tables(tables, integration, settings, now)

@@ -2,13 +2,12 @@
 billable-item rows that carry their slice columns and money in the reporting currency.
 
 Every fact row belongs to one deal and depends only on that deal's objects, so facts for
-a few changed deals can be rebuilt alone and swapped in (`Facts.replace_deals`).
+a few changed deals can be rebuilt alone and swapped in (`FactTables.replace_deals`).
 Text columns stay numpy object arrays: the slicing works on numpy, and converting
 pandas' Arrow strings back on every refresh would cost more than the KPIs themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +57,8 @@ def _slices(frame: pd.DataFrame, vocabulary: Vocabulary) -> None:
     for column in SLICE_COLUMNS:
         frame[column] = _text(frame[column].fillna(UNKNOWN).to_numpy(dtype=object), frame.index)
         frame[f"{column}_code"] = vocabulary.encode(column, frame[column])
+    key = "id" if "deal_id" not in frame.columns else "deal_id"
+    frame["deal_key"] = vocabulary.encode("deal", frame[key])
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,6 @@ class Facts:
     amount_rc, underbilled_rc"""
     vocabulary: Vocabulary
     """the codes of the slice values (`<dimension>_code` columns) and of deal stages"""
-
-    def replace_deals(self, fresh: Facts, deal_ids: Iterable[str]) -> Facts:
-        """These facts with every row of `deal_ids` replaced by the rows in `fresh`."""
-        changed = pd.Index(list(deal_ids), dtype=object)
-        out: dict[str, pd.DataFrame] = {}
-        for name in ("deals", "invoices", "items"):
-            old: pd.DataFrame = getattr(self, name)
-            key = "id" if name == "deals" else "deal_id"
-            kept = old[~old[key].isin(changed)]
-            new: pd.DataFrame = getattr(fresh, name)
-            out[name] = pd.concat([kept, new], ignore_index=True) if len(new) else kept
-        return Facts(**out, vocabulary=self.vocabulary)
 
 
 def build_facts(

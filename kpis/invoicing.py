@@ -10,6 +10,9 @@ from kpis.tables import FactTables
 from kpis.values import KpiValue
 from throughline.config import StageSla
 
+MEMBERS_LISTED = 50
+"""Exception and late invoices named in a value's metadata (all are in its members)."""
+
 
 def posting_sla_seconds(rows: Rows, slas: list[StageSla]) -> Array:
     """Per invoice, the invoiced->posted SLA in seconds: the most specific matching rule
@@ -52,7 +55,7 @@ def compute_invoicing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
                     ids,
                     numerator=exceptions,
                     denominator=len(group),
-                    exception_invoices=group.members(flagged).head(200),
+                    exception_invoices=group.members(flagged).head(MEMBERS_LISTED),
                 )
             )
             deadline = table_deadline[group.positions]
@@ -71,7 +74,7 @@ def compute_invoicing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
                     due_ids,
                     numerator=int(on_time.sum()),
                     denominator=len(due_ids),
-                    late_or_unposted=late.head(200),
+                    late_or_unposted=late.head(MEMBERS_LISTED),
                 )
             )
     return out

@@ -95,6 +95,26 @@ class Table:
                 labels[dimension] = np.asarray(uniques, dtype=object)
         return cls(columns, codes, labels)
 
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def keep_and_append(self, keep: npt.NDArray[np.bool_], fresh: Table) -> Table:
+        """The rows where `keep` holds, then every row of `fresh` (same columns); labels
+        come from `fresh`, built later from the same growing vocabulary."""
+        if not len(fresh):
+            columns = {name: values[keep] for name, values in self.columns.items()}
+            codes = {name: values[keep] for name, values in self.codes.items()}
+            return Table(columns, codes, {**self.labels, **fresh.labels})
+        columns = {
+            name: np.concatenate([values[keep], fresh.columns[name]])
+            for name, values in self.columns.items()
+        }
+        codes = {
+            name: np.concatenate([values[keep], fresh.codes[name]])
+            for name, values in self.codes.items()
+        }
+        return Table(columns, codes, {**self.labels, **fresh.labels})
+
     def rows(self) -> Rows:
         size = len(next(iter(self.columns.values()))) if self.columns else 0
         return Rows(self, np.arange(size, dtype=np.intp))

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from kpis.compute import compute_from_facts
-from kpis.facts import Facts, build_facts
+from kpis.compute import compute_from_tables
+from kpis.facts import build_facts
 from kpis.frames import (
     StoreFrames,
     changed_deals,
@@ -21,13 +21,14 @@ from kpis.frames import (
     load_integration_frames,
     load_store_frames,
 )
+from kpis.tables import FactTables
 from kpis.values import KpiValue
 from store.monitoring import KpiSnapshot
 from throughline.config import Settings
 
 logger = logging.getLogger(__name__)
 
-MEMBERS_KEPT = 200
+MEMBERS_KEPT = 50
 """Members stored with a snapshot; the API lists all of them by recomputing."""
 
 
@@ -73,36 +74,36 @@ def write_snapshots(engine: Engine, values: list[KpiValue], as_of: dt.datetime) 
 
 
 class KpiRefresher:
-    """Holds the facts of the last refresh and the lifecycle-event watermark, so the next
-    refresh reads and rebuilds only the deals with events recorded since."""
+    """Holds the fact tables of the last refresh and the lifecycle-event watermark, so the
+    next refresh reads and rebuilds only the deals with events recorded since."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
-        self._facts: Facts | None = None
+        self._tables: FactTables | None = None
         self._events_seen = 0
 
     @property
-    def facts(self) -> Facts | None:
-        return self._facts
+    def tables(self) -> FactTables | None:
+        return self._tables
 
     def compute(self, now: dt.datetime) -> tuple[list[KpiValue], str, int]:
         with self._engine.connect() as conn:
-            if self._facts is None:
+            if self._tables is None:
                 frames = load_store_frames(conn)
-                facts = build_facts(frames, self._settings.kpis)
+                tables = FactTables.of(build_facts(frames, self._settings.kpis))
                 seen, mode, read = frames.events_seen, "full", len(frames.deals)
             else:
                 ids, seen = changed_deals(conn, self._events_seen)
-                facts = self._facts
+                tables = self._tables
                 if ids:
                     fresh = StoreFrames(events_seen=seen, **load_deal_rows(conn, ids))
-                    rebuilt = build_facts(fresh, self._settings.kpis, facts.vocabulary)
-                    facts = facts.replace_deals(rebuilt, ids)
+                    rebuilt = build_facts(fresh, self._settings.kpis, tables.vocabulary)
+                    tables = tables.replace_deals(FactTables.of(rebuilt), ids)
                 mode, read = "incremental", len(ids)
             integration = load_integration_frames(conn)
-        self._facts, self._events_seen = facts, seen
-        return compute_from_facts(facts, integration, self._settings, now), mode, read
+        self._tables, self._events_seen = tables, seen
+        return compute_from_tables(tables, integration, self._settings, now), mode, read
 
     def refresh(self, now: dt.datetime) -> RefreshReport:
         started = time.perf_counter()

@@ -1,7 +1,9 @@
-"""The fact frames as sliceable tables, built once per computation and shared."""
+"""The fact frames as sliceable tables: built once per full refresh, then kept by the
+refresher, which swaps in the rows of changed deals (`replace_deals`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +13,15 @@ import pandas as pd
 from kpis.definitions import BUSINESS_DIMENSIONS
 from kpis.facts import Facts
 from kpis.slicing import Table, Vocabulary
+
+
+def _invoice_deal(deals: Table, invoices: Table) -> npt.NDArray[np.intp]:
+    deal_keys = deals.columns["deal_key"].astype(np.intp)
+    invoice_keys = invoices.columns["deal_key"].astype(np.intp)
+    size = int(max(deal_keys.max(initial=-1), invoice_keys.max(initial=-1))) + 1
+    row_of_key = np.full(size, -1, dtype=np.intp)
+    row_of_key[deal_keys] = np.arange(len(deal_keys), dtype=np.intp)
+    return row_of_key[invoice_keys]
 
 
 @dataclass(frozen=True)
@@ -24,14 +35,22 @@ class FactTables:
 
     @classmethod
     def of(cls, facts: Facts) -> FactTables:
-        deal_index = pd.Index(facts.deals["id"], dtype=object)
-        return cls(
-            deals=Table.of(facts.deals, BUSINESS_DIMENSIONS, facts.vocabulary),
-            invoices=Table.of(facts.invoices, BUSINESS_DIMENSIONS, facts.vocabulary),
-            items=Table.of(facts.items, BUSINESS_DIMENSIONS, facts.vocabulary),
-            invoice_deal=np.asarray(
-                deal_index.get_indexer(pd.Index(facts.invoices["deal_id"], dtype=object)),
-                dtype=np.intp,
-            ),
-            vocabulary=facts.vocabulary,
-        )
+        deals = Table.of(facts.deals, BUSINESS_DIMENSIONS, facts.vocabulary)
+        invoices = Table.of(facts.invoices, BUSINESS_DIMENSIONS, facts.vocabulary)
+        items = Table.of(facts.items, BUSINESS_DIMENSIONS, facts.vocabulary)
+        return cls(deals, invoices, items, _invoice_deal(deals, invoices), facts.vocabulary)
+
+    def replace_deals(self, fresh: FactTables, deal_ids: Iterable[str]) -> FactTables:
+        """These tables with every row of `deal_ids` replaced by the rows of `fresh`
+        (built with the same vocabulary). Costs a copy of the kept columns, no joins."""
+        keys = [self.vocabulary.code("deal", d) for d in deal_ids]
+        changed = np.asarray([k for k in keys if k >= 0], dtype=np.intp)
+
+        def kept(table: Table) -> npt.NDArray[np.bool_]:
+            column = table.columns["deal_key"].astype(np.intp)
+            return ~np.asarray(pd.Index(column).isin(changed), dtype=bool)
+
+        deals = self.deals.keep_and_append(kept(self.deals), fresh.deals)
+        invoices = self.invoices.keep_and_append(kept(self.invoices), fresh.invoices)
+        items = self.items.keep_and_append(kept(self.items), fresh.items)
+        return FactTables(deals, invoices, items, _invoice_deal(deals, invoices), self.vocabulary)
