@@ -62,8 +62,8 @@ class _Log:
         if stage == "closed_won":
             details = {
                 **{k: v for k, v in DEALS[deal].items() if k != "currency"},
-                "account.id": f"ACC-{deal}",
-                "account.name": f"Account {deal}",
+                "account_id": f"ACC-{deal}",
+                "account_name": f"Account {deal}",
                 "owner": f"owner-{deal.lower()}",
             }
         self.observations.append(

@@ -1,0 +1,181 @@
+"""The dashboard in a real headless Chromium: sign in, read the cash-conversion page, click
+from a blocker into its deal, and replay a dead letter as on-call. Screenshots land in
+docs/screenshots/ (the README shows them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from dashboard.launch import streamlit_command
+from store import migrate
+from store.engine import make_engine
+from store.outbox import Replay
+from tests.conftest import free_port, require_binary
+from tests.dashboard.seed import PASSWORD, seed
+from throughline.config import Settings
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WAIT = 30
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The dashboard started as `throughline dashboard` starts it, over a seeded store."""
+    url = f"sqlite:///{tmp_path / 'throughline.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    seed(engine)
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "THROUGHLINE_DATABASE__URL": url,
+        "THROUGHLINE_DASHBOARD__PORT": str(port),
+    }
+    env.pop("THROUGHLINE_CONFIG", None)
+    settings = Settings(dashboard={"port": port})  # type: ignore[arg-type]
+    proc = subprocess.Popen(
+        streamlit_command(settings),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited: {proc.communicate()[0]}")
+        try:
+            if httpx.get(f"{base}/_stcore/health", timeout=1).text == "ok":
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("streamlit did not come up in 60 s")
+        time.sleep(0.3)
+    yield base, url
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
+        require_binary("chromium", "chromium")
+        require_binary("chromedriver", "chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1440,1800",
+    ):
+        options.add_argument(argument)
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(
+        service=Service(executable_path="/usr/bin/chromedriver"), options=options
+    )
+    yield driver
+    driver.quit()
+
+
+def _sign_in(driver: object, base: str, username: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, WAIT)  # type: ignore[arg-type]
+    driver.get(base)  # type: ignore[attr-defined]
+    user = wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='User name']"))
+    )
+    user.send_keys(username)
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(PASSWORD)  # type: ignore[attr-defined]
+    driver.find_element(By.XPATH, "//button[.//p[text()='Sign in']]").click()  # type: ignore[attr-defined]
+    wait.until(ec.presence_of_element_located((By.XPATH, "//h1[contains(., 'Cash conversion')]")))
+
+
+def _settle(driver: object) -> None:
+    """Wait until Streamlit has finished the script run (no running indicator)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT).until(  # type: ignore[arg-type]
+        lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+    )
+    time.sleep(0.5)
+
+
+def test_sign_in_blocker_to_deal_and_replay_as_oncall(
+    served: tuple[str, str], browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, url = served
+    driver = browser
+    wait = WebDriverWait(driver, WAIT)  # type: ignore[arg-type]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    _sign_in(driver, base, "fin")
+    wait.until(
+        ec.presence_of_element_located((By.XPATH, "//*[contains(., 'Blockers by money at risk')]"))
+    )
+    blocker = wait.until(
+        ec.element_to_be_clickable((By.XPATH, "//a[contains(., 'D2 · Account D2')]"))
+    )
+    _settle(driver)
+    driver.save_screenshot(str(SCREENSHOTS / "cash-conversion.png"))  # type: ignore[attr-defined]
+    blocker.click()
+    wait.until(ec.presence_of_element_located((By.XPATH, "//h2[contains(., 'D2')]")))
+    wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'Sync steps')]")))
+    _settle(driver)
+    driver.save_screenshot(str(SCREENSHOTS / "deal.png"))  # type: ignore[attr-defined]
+
+    driver.find_element(By.XPATH, "//button[.//p[text()='Sign out']]").click()  # type: ignore[attr-defined]
+    _sign_in(driver, base, "ops")
+    wait.until(
+        ec.element_to_be_clickable((By.XPATH, "//a[contains(., 'Integration health')]"))
+    ).click()
+    replay = wait.until(
+        ec.element_to_be_clickable((By.XPATH, "(//button[.//p[text()='Replay this one']])[1]"))
+    )
+    _settle(driver)
+    replay.click()
+    wait.until(
+        ec.presence_of_element_located(
+            (By.XPATH, "//*[contains(., 'pending until an outbox worker runs them')]")
+        )
+    )
+    _settle(driver)
+    driver.save_screenshot(str(SCREENSHOTS / "integration-health.png"))  # type: ignore[attr-defined]
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        replays = conn.execute(select(Replay.requested_by, Replay.outcome)).all()
+    engine.dispose()
+    assert [tuple(r) for r in replays] == [("ops", "pending")]
