@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from sandbox.scenario import generate_firm
 from sandbox.servers import SandboxServers
 from sandbox.service import SystemService
 from sandbox.services import DEFAULT_ADMIN_KEY, SYSTEMS, build_services
-from sandbox.world import World, day_start
+from sandbox.world import DayHook, World, day_start
 from sandbox.world_state import WorldState
 
 logger = logging.getLogger(__name__)
@@ -89,16 +89,26 @@ class BackfillReport:
     figures: dict[str, Any]
 
 
-def backfill(options: SandboxOptions, days: int, today: dt.date) -> BackfillReport:
+def backfill(
+    options: SandboxOptions,
+    days: int,
+    today: dt.date,
+    after_each: DayHook | None = None,
+    on_open: Callable[[World], None] | None = None,
+) -> BackfillReport:
     """Run the actors for `days` simulated days at full speed: a new world starts `days`
-    before `today`; an existing one goes on from its next day."""
+    before `today`; an existing one goes on from its next day. `on_open` sees the world
+    before the first day (to start servers and connectors on its clock); `after_each`
+    runs after each day's actors (one connector cycle)."""
     start = world_start(options, today - dt.timedelta(days=days))
     state = WorldState.load(options.directory / "world.json")
     first = state.last + dt.timedelta(days=1) if state and state.last else start
     clock = ManualClock(day_start(first) - dt.timedelta(hours=1))
     world = open_world(options, clock, SystemClock(), start)
     try:
-        world.run_days(days)
+        if on_open is not None:
+            on_open(world)
+        world.run_days(days, after_each)
         records = {
             system: {name: len(rows) for name, rows in service.store.dump().items()}
             for system, service in world.services.items()

@@ -135,7 +135,7 @@ class ErpSpec(SystemSpec):
             events.append(
                 Change(
                     "q2c.paid",
-                    str(after["invoiceExternalId"]),
+                    str(after.get("invoiceExternalId") or after["id"]),
                     {
                         "deal_id": after.get("custbody_deal_id"),
                         "amount": after["amount"],

@@ -245,3 +245,89 @@ def test_the_admin_endpoints_need_the_admin_key(sandbox: RunningSandbox) -> None
     assert clock["simulated"] == sandbox.sim.now().isoformat()
     bad = httpx.put(f"{url}/admin/faults", json={"settings": {"error_rate": 2}}, headers=ADMIN)
     assert bad.status_code == 422
+
+
+def test_every_update_and_the_remaining_creates_answer_over_http(sandbox: RunningSandbox) -> None:
+    urls = sandbox.urls
+    with client_for(urls["crm"], "crm") as crm:
+        account = crm.post(CREATE["crm"][0], json=CREATE["crm"][1](61)).json()
+        paid = crm.patch(f"{CREATE['crm'][0]}/{account['id']}", json={"cashStatus": "paid"})
+        assert paid.json()["cashStatus"] == "paid"
+        child = crm.post(CREATE["crm"][0], json={"name": "Acme Ltd", "parentId": account["id"]})
+        assert child.status_code == 201
+        orphan = crm.post(CREATE["crm"][0], json={"name": "Nobody", "parentId": "0015g999"})
+        assert orphan.status_code == 422
+    with client_for(urls["clm"], "clm") as clm:
+        agreement = clm.post(CREATE["clm"][0], json=CREATE["clm"][1](62)).json()
+        assert agreement["status"] == "requested"
+        cancelled = clm.patch(f"/clm/v2/agreements/{agreement['id']}", json={"status": "cancelled"})
+        assert cancelled.json()["status"] == "cancelled"
+        assert (
+            clm.patch(f"/clm/v2/agreements/{agreement['id']}", json={"status": "x"}).status_code
+            == 422
+        )
+    with client_for(urls["psa"], "psa") as psa:
+        workspace = psa.post(CREATE["psa"][0], json=CREATE["psa"][1](63)).json()
+        user = sandbox.services["psa"].create(
+            "users", {"full_name": "Ada Lovelace", "headline": "Manager", "practice": "DATA"}
+        )
+        entry = psa.post(
+            "/api/v1/time_entries",
+            json={
+                "workspace_id": workspace["id"],
+                "user_id": user["id"],
+                "date_performed": "2026-01-09",
+                "time_in_minutes": 480,
+            },
+        )
+        assert entry.status_code == 201 and entry.json()["approved"] is False
+        story = psa.post(
+            "/api/v1/stories",
+            json={"workspace_id": workspace["id"], "title": "Design", "due_date": "2026-02-06"},
+        )
+        assert story.json()["state"] == "not started"
+        closed = psa.patch(f"/api/v1/workspaces/{workspace['id']}", json={"status": "closed"})
+        assert closed.json()["status"] == "closed"
+        listed = psa.get("/api/v1/time_entries", params={"workspace_id": workspace["id"]}).json()
+        assert listed["count"] == 1
+    with client_for(urls["billing"], "billing") as billing:
+        schedule = billing.post(CREATE["billing"][0], json=CREATE["billing"][1](64)).json()
+        charge = billing.post(
+            "/v1/charges",
+            json={
+                "billing_schedule_id": schedule["id"],
+                "source_reference": "90000001",
+                "description": "Consultant week 2",
+                "service_date": "2026-01-09",
+                "quantity": "7.50",
+                "unit_price": "180.00",
+            },
+        ).json()
+        assert charge["amount"] == "1350.00" and charge["status"] == "pending"
+        raised = billing.patch(
+            f"/v1/billing_schedules/{schedule['id']}", json={"cap_amount": "50000.00"}
+        )
+        assert raised.json()["cap_amount"] == "50000.00"
+        invoice = sandbox.services["billing"].create(
+            "invoices", {"deal_id": "0065g1", "amount": "1350.00", "currency": "USD"}
+        )
+        credit = billing.post(
+            "/v1/credit_notes",
+            json={"invoice_id": invoice["id"], "amount": "1350.00", "reason": "rejected by ERP"},
+        )
+        assert credit.status_code == 201 and credit.json()["status"] == "issued"
+        assert billing.get(f"/v1/invoices/{invoice['id']}").json()["amount"] == "1350.00"
+    with client_for(urls["erp"], "erp") as erp:
+        payment = sandbox.services["erp"].create(
+            "payments",
+            {
+                "amount": 10.0,
+                "currency": {"refName": "USD"},
+                "customer": {"id": "1001"},
+                "arPosting": {"id": "50001"},
+            },
+        )
+        got = erp.get(f"/services/rest/record/v1/payments/{payment['id']}").json()
+        assert got["amount"] == 10.0
+        by_posting = erp.get("/services/rest/record/v1/payments", params={"arPosting": "50001"})
+        assert payment["id"] in [p["id"] for p in by_posting.json()["items"]]
