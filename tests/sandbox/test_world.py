@@ -15,12 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox import ground_truth
 from sandbox.clock import ManualClock
 from sandbox.faults import profile
 from sandbox.scenario import generate_firm
 from sandbox.servers import SandboxServers
 from sandbox.services import SYSTEMS, build_services
 from sandbox.world import World, day_start
+from sandbox.world_state import WorldState
 from tests.conftest import free_port
 from tests.sandbox.http import ADMIN, admin_put_faults
 from tests.sandbox.sink import WebhookSink
@@ -224,3 +226,16 @@ def test_each_system_sends_lifecycle_cloudevents_for_what_happens_in_it(quarter:
 
     faults = _truth(quarter, "billing")["faults_injected"]
     assert {f["kind"] for f in faults} == {"wrong_rate", "missing_po"}
+
+
+@pytest.mark.parametrize("seed", [42, 1, 7])
+def test_in_steady_state_the_dso_formula_lands_in_a_real_firms_range(seed: int) -> None:
+    """After nine months the firm has a paid history, and DESIGN.md's DSO (open AR /
+    revenue of the last 90 days x 90) reads like a real firm's."""
+    firm = generate_firm(seed, START, 300)
+    as_of = START + dt.timedelta(days=272)
+    truth = ground_truth.expected(firm, WorldState(seed=seed, start=START.isoformat()), as_of)
+    figures = ground_truth.firm_figures(firm, truth, as_of)
+    assert 45 <= figures["dso_days"] <= 80
+    assert 55 <= figures["days_to_pay_weighted"] <= 70
+    assert 20 <= figures["hours_per_consultant_week"]["mean"] <= 40

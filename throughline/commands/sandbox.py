@@ -25,8 +25,11 @@ app = typer.Typer(
 PROFILES = ("none", "default", "chaos")
 
 
-def _options(
-    settings: Settings, seed: int | None, faults: str | None, directory: Path | None
+def sandbox_options(
+    settings: Settings,
+    seed: int | None = None,
+    faults: str | None = None,
+    directory: Path | None = None,
 ) -> SandboxOptions:
     """The sandbox as the configuration describes it: ports and credentials come from
     `systems.*`, so the connectors and the sandbox always agree."""
@@ -64,6 +67,9 @@ def _options(
 
 
 SEED = typer.Option(None, "--seed", help="Scenario seed. Default: sandbox.seed (42).")
+FAULTS = typer.Option(
+    None, "--faults", help="Fault profile: none, default or chaos. Default: sandbox.faults."
+)
 DIRECTORY = typer.Option(
     None, "--dir", help="Where the systems keep their SQLite files. Default: sandbox.directory."
 )
@@ -73,9 +79,7 @@ DIRECTORY = typer.Option(
 def up(
     ctx: typer.Context,
     seed: int | None = SEED,
-    faults: str | None = typer.Option(
-        None, "--faults", help="Fault profile: none, default or chaos. Default: sandbox.faults."
-    ),
+    faults: str | None = FAULTS,
     speedup: float | None = typer.Option(
         None, "--speedup", min=0.001, help="Simulated seconds per real second. Default: 60."
     ),
@@ -90,7 +94,7 @@ def up(
     from sandbox.runner import LiveSandbox
 
     settings = ctx.obj.settings()
-    options = _options(settings, seed, faults, directory)
+    options = sandbox_options(settings, seed, faults, directory)
     try:
         live = LiveSandbox(options, speedup or settings.sandbox.speedup, dt.date.today())
         live.start()
@@ -127,18 +131,20 @@ def backfill(
         None, "--days", min=1, help="Simulated days to run. Default: sandbox.history_days (90)."
     ),
     seed: int | None = SEED,
+    faults: str | None = FAULTS,
     directory: Path | None = DIRECTORY,
 ) -> None:
     """Simulate N days of the firm's history at full speed.
 
     A new firm starts N days ago; an existing one goes on from its last day. The people
     act only in their own systems; records reach the other systems only through
-    connectors, so without them only CRM (deals) and PSA (people) fill up.
+    connectors, which this command does not run yet, so only CRM (deals) and PSA
+    (people) fill up.
     """
     from sandbox.runner import backfill as run_backfill
 
     settings = ctx.obj.settings()
-    options = _options(settings, seed, "none", directory)
+    options = sandbox_options(settings, seed, faults, directory)
     try:
         report = run_backfill(options, days or settings.sandbox.history_days, dt.date.today())
     except ValueError as exc:
