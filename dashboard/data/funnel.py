@@ -46,10 +46,19 @@ def stage_days(
     """step, median_days from the previous step, timed_deals: over deals that reached the step
     in (since, until]."""
     stages = [stage for _, stage in FUNNEL_STEPS]
+    # Only deals that reached a step in the window (the stage/time index finds them).
+    recent = (
+        select(LifecycleEvent.deal_id)
+        .where(LifecycleEvent.stage.in_(stages[1:]))
+        .where(LifecycleEvent.occurred_at > since)
+        .where(LifecycleEvent.occurred_at <= until)
+        .where(LifecycleEvent.object_type == "deal")
+    )
     query = (
         select(LifecycleEvent.deal_id, LifecycleEvent.stage, func.min(LifecycleEvent.occurred_at))
         .where(LifecycleEvent.object_type == "deal")
         .where(LifecycleEvent.stage.in_(stages))
+        .where(LifecycleEvent.deal_id.in_(recent))
         .group_by(LifecycleEvent.deal_id, LifecycleEvent.stage)
     )
     chosen = filters.chosen()
