@@ -39,11 +39,13 @@ def test_backfill_simulates_history_and_goes_on_from_where_it_stopped(tmp_path: 
     assert "crm      36 accounts" in first.stdout
     assert "psa      36 users" in first.stdout
     assert (tmp_path / "crm.db").exists() and (tmp_path / "erp.db").exists()
-    again = _run(["sandbox", "backfill", "--days", "3", "--dir", str(tmp_path)])
-    assert again.returncode == 0, again.stderr
-    first_end = first.stdout.split(" .. ")[1].split(" ")[0]
-    second_start = again.stdout.split("simulated ")[1].split(" ..")[0]
-    assert second_start > first_end
+    first_end = dt.date.fromisoformat(first.stdout.split(" .. ")[1].split(" ")[0])
+    again = backfill(SandboxOptions(directory=tmp_path), 3, dt.date.today())
+    assert again.first_day == first_end + dt.timedelta(days=1)
+    assert again.last_day == first_end + dt.timedelta(days=3)
+    assert again.records["crm"]["opportunities"] >= int(
+        first.stdout.split("accounts, ")[1].split(" opportunities")[0]
+    )
     # One directory, one world: another seed is refused before anything is written.
     with pytest.raises(ValueError, match="belongs to seed 42"):
         backfill(SandboxOptions(directory=tmp_path, seed=9), 3, dt.date.today())
