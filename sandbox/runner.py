@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from sandbox.clock import AcceleratedClock, Clock, ManualClock, SystemClock
-from sandbox.faults import ProfileName, profile
+from sandbox.faults import FaultConfig, ProfileName, profile
 from sandbox.scenario import generate_firm
 from sandbox.servers import SandboxServers
 from sandbox.service import SystemService
@@ -37,6 +39,25 @@ class SandboxOptions:
     secrets: Mapping[str, str] = field(default_factory=dict)
     admin_key: str = DEFAULT_ADMIN_KEY
     host: str = "127.0.0.1"
+    system_faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def fault_configs(self) -> dict[str, FaultConfig]:
+        """The profile, with each system's own settings laid over it; a bad setting
+        raises `ValueError` naming the system."""
+        configs = {}
+        for system in SYSTEMS:
+            base = profile(self.faults).model_dump()
+            try:
+                configs[system] = FaultConfig.model_validate(
+                    {**base, **self.system_faults.get(system, {})}
+                )
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(
+                    f"sandbox.system_faults.{system}.{where}: {first['msg']}"
+                ) from None
+        return configs
 
 
 def monday_on_or_before(day: dt.date) -> dt.date:
@@ -55,7 +76,7 @@ def open_world(
     services = build_services(
         options.directory,
         seed=options.seed,
-        faults={s: profile(options.faults) for s in SYSTEMS},
+        faults=options.fault_configs(),
         sim_clock=sim_clock,
         wall_clock=wall_clock,
         admin_key=options.admin_key,

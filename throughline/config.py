@@ -341,6 +341,11 @@ class SandboxSettings(Section):
     speedup: PositiveFloat = 60.0
     directory: Path = Path("var/sandbox")
     admin_key: SecretStr = SecretStr("sandbox-admin")
+    system_faults: dict[System, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per system, fault settings laid over the profile, e.g. "
+        "{erp: {error_rate: 0.2}} (see docs/sandbox.md)",
+    )
 
 
 class Settings(BaseSettings):

@@ -58,9 +58,13 @@ def test_up_serves_the_five_systems_on_the_configured_ports_until_ctrl_c(tmp_pat
         for s, p in ports.items()
     }
     env["THROUGHLINE_SANDBOX__ADMIN_KEY"] = "cli-admin"
+    config = tmp_path / "throughline.yaml"
+    config.write_text("sandbox:\n  system_faults:\n    crm: {error_rate: 0.0, latency_ms: 0}\n")
     proc = subprocess.Popen(
         [
             *THROUGHLINE,
+            "-c",
+            str(config),
             "sandbox",
             "up",
             "--seed",
@@ -91,7 +95,9 @@ def test_up_serves_the_five_systems_on_the_configured_ports_until_ctrl_c(tmp_pat
                 except httpx.TransportError:
                     time.sleep(0.1)
             assert faults.status_code == 200
-            assert faults.json()["config"]["error_rate"] == 0.08  # the chaos profile
+            # The chaos profile, but CRM calmed down by the configuration.
+            assert faults.json()["config"]["error_rate"] == (0.0 if system == "crm" else 0.08)
+            assert faults.json()["config"]["token_ttl_seconds"] == 300
             clock = httpx.get(f"http://127.0.0.1:{port}/admin/clock", headers=admin).json()
             clocks[system] = clock["simulated"]
             openapi = httpx.get(f"http://127.0.0.1:{port}/openapi.json")
@@ -117,3 +123,11 @@ def test_up_serves_the_five_systems_on_the_configured_ports_until_ctrl_c(tmp_pat
     assert proc.returncode == 0, err
     assert "sandbox stopped." in out
     assert f"crm      http://127.0.0.1:{ports['crm']}" in out
+
+
+def test_a_bad_per_system_fault_setting_is_named_by_its_key() -> None:
+    options = SandboxOptions(directory=Path("unused"), system_faults={"erp": {"error_rate": 3}})
+    with pytest.raises(ValueError, match=r"sandbox.system_faults.erp.error_rate"):
+        options.fault_configs()
+    calm = SandboxOptions(directory=Path("unused"), faults="chaos", system_faults={"psa": {}})
+    assert calm.fault_configs()["psa"].error_rate == 0.08

@@ -63,6 +63,7 @@ def sandbox_options(
         ports=ports,
         secrets=secrets,
         admin_key=settings.sandbox.admin_key.get_secret_value(),
+        system_faults={s.value: f for s, f in settings.sandbox.system_faults.items()},
     )
 
 
