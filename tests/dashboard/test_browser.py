@@ -4,6 +4,7 @@ docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,25 +18,23 @@ from sqlalchemy import select
 
 from dashboard.launch import streamlit_command
 from store import migrate
+from store.access import AuditEntry
 from store.engine import make_engine
 from store.outbox import Replay
+from store.states import Role
 from tests.conftest import free_port, require_binary
-from tests.dashboard.seed import PASSWORD, seed
+from tests.dashboard.seed import NOW, PASSWORD, seed
+from throughline.commands.users import add_user
 from throughline.config import Settings
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAIT = 30
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The dashboard started as `throughline dashboard` starts it, over a seeded store."""
-    url = f"sqlite:///{tmp_path / 'throughline.db'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    seed(engine)
-    engine.dispose()
-    port = free_port()
+@contextlib.contextmanager
+def serve_dashboard(url: str, cwd: Path, port: int | None = None) -> Iterator[str]:
+    """The dashboard started as `throughline dashboard` starts it; yields its base URL."""
+    port = port or free_port()
     env = {
         **os.environ,
         "THROUGHLINE_DATABASE__URL": url,
@@ -46,6 +45,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     proc = subprocess.Popen(
         streamlit_command(settings),
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -65,13 +65,31 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
             proc.kill()
             raise AssertionError("streamlit did not come up in 60 s")
         time.sleep(0.3)
-    yield base, url
-    proc.send_signal(signal.SIGINT)
     try:
-        assert proc.wait(timeout=15) == 0
+        yield base
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def seeded_store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'throughline.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    seed(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    url = seeded_store(tmp_path)
+    with serve_dashboard(url, tmp_path) as base:
+        yield base, url
 
 
 @pytest.fixture
@@ -179,3 +197,58 @@ def test_sign_in_blocker_to_deal_and_replay_as_oncall(
         replays = conn.execute(select(Replay.requested_by, Replay.outcome)).all()
     engine.dispose()
     assert [tuple(r) for r in replays] == [("ops", "pending")]
+
+
+def test_single_sign_on_through_a_mock_oidc_provider(tmp_path: Path, browser: object) -> None:
+    """`st.login` against a local OIDC provider: the identity's e-mail must be an account
+    (added with --sso, no password), whose role the dashboard then applies."""
+    from oidc_provider_mock import User as OidcUser
+    from oidc_provider_mock import run_server_in_thread
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url = seeded_store(tmp_path)
+    engine = make_engine(url)
+    add_user(engine, "dana@example.com", Role.FINANCE, None, NOW)
+    email = {"email": "dana@example.com", "name": "Dana"}
+    with run_server_in_thread(user_claims=[OidcUser(sub="dana@example.com", claims=email)]) as oidc:
+        issuer = f"http://localhost:{oidc.server_port}"
+        app_port = free_port()
+        secrets = tmp_path / ".streamlit" / "secrets.toml"
+        secrets.parent.mkdir()
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
+            'cookie_secret = "a-test-cookie-secret-of-some-length"\n'
+            'client_id = "throughline"\n'
+            'client_secret = "not-a-real-secret"\n'
+            f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n'
+        )
+        with serve_dashboard(url, tmp_path, app_port) as base:
+            driver = browser
+            wait = WebDriverWait(driver, WAIT)  # type: ignore[arg-type]
+            driver.get(base)  # type: ignore[attr-defined]
+            wait.until(
+                ec.element_to_be_clickable(
+                    (By.XPATH, "//button[.//p[text()='Sign in with single sign-on']]")
+                )
+            ).click()
+            wait.until(ec.element_to_be_clickable((By.NAME, "sub"))).send_keys("dana@example.com")
+            driver.find_element(By.XPATH, "//button[text()='Authorize']").click()  # type: ignore[attr-defined]
+            wait.until(
+                ec.presence_of_element_located((By.XPATH, "//h1[contains(., 'Cash conversion')]"))
+            )
+            wait.until(
+                ec.presence_of_element_located(
+                    (By.XPATH, "//*[contains(., 'dana@example.com') and contains(., 'finance')]")
+                )
+            )
+    with engine.connect() as conn:
+        audited = conn.execute(
+            select(AuditEntry.actor, AuditEntry.note).where(
+                AuditEntry.action == "dashboard.sign_in"
+            )
+        ).all()
+    engine.dispose()
+    assert ("dana@example.com", "via sso") in [tuple(a) for a in audited]
