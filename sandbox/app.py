@@ -291,6 +291,7 @@ class FaultChange(BaseModel):
 
 class Subscription(BaseModel):
     url: str | None
+    secret: str | None = None
 
 
 def _add_admin_routes(app: FastAPI, service: SystemService) -> None:
@@ -326,8 +327,8 @@ def _add_admin_routes(app: FastAPI, service: SystemService) -> None:
 
     @admin.put("/webhooks")
     def put_webhooks(subscription: Subscription) -> Response:
-        service.webhooks.subscribe(subscription.url)
-        return JSONResponse({"url": subscription.url})
+        service.webhooks.subscribe(subscription.url, subscription.secret)
+        return JSONResponse({"url": subscription.url, "signed": subscription.secret is not None})
 
     @admin.post("/webhooks/flush")
     def flush_webhooks() -> Response:

@@ -4,6 +4,9 @@ fault settings ask for."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import threading
 from collections import deque
@@ -34,6 +37,7 @@ class WebhookSender:
         self._clock = clock
         self._client = client or httpx.Client(timeout=5.0)
         self._url: str | None = None
+        self._secret: bytes | None = None
         self._queue: deque[CloudEvent] = deque()
         self._held: list[tuple[int, CloudEvent]] = []  # (rounds held, event)
         self._counter = 0
@@ -45,9 +49,12 @@ class WebhookSender:
     def url(self) -> str | None:
         return self._url
 
-    def subscribe(self, url: str | None) -> None:
+    def subscribe(self, url: str | None, secret: str | None = None) -> None:
+        """Send to `url` (None: stop); with a `secret`, each delivery is signed:
+        `X-Signature: sha256=<hex HMAC-SHA256 of the body>`."""
         with self._lock:
             self._url = url
+            self._secret = secret.encode() if secret else None
 
     def emit(self, event_type: str, subject: str, data: dict[str, Any]) -> CloudEvent | None:
         """Queue one event; nothing is queued while no one is subscribed."""
@@ -115,10 +122,13 @@ class WebhookSender:
             return sent
 
     def _post(self, url: str, event: CloudEvent) -> bool:
+        body = json.dumps(event, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/cloudevents+json"}
+        if self._secret is not None:
+            digest = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+            headers["X-Signature"] = f"sha256={digest}"
         try:
-            response = self._client.post(
-                url, json=event, headers={"Content-Type": "application/cloudevents+json"}
-            )
+            response = self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             logger.warning("webhook %s to %s failed: %s", event["id"], url, type(exc).__name__)
             return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -15,14 +16,17 @@ from tests.conftest import free_port
 class WebhookSink:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.signatures: list[tuple[bytes, str | None]] = []
         self._lock = threading.Lock()
         app = FastAPI()
 
         @app.post("/events")
         async def receive(request: Request) -> dict[str, str]:
-            event = await request.json()
+            body = await request.body()
+            event = json.loads(body)
             with self._lock:
                 self.events.append(event)
+                self.signatures.append((body, request.headers.get("x-signature")))
             return {"ok": "yes"}
 
         self.port = free_port()
@@ -53,3 +57,4 @@ class WebhookSink:
     def clear(self) -> None:
         with self._lock:
             self.events.clear()
+            self.signatures.clear()

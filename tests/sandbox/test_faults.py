@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import time
 
 import httpx
@@ -208,3 +210,24 @@ def test_webhooks_are_delivered_at_least_once_when_the_receiver_comes_back(
     finally:
         service.webhooks.subscribe(None)
         down.stop()
+
+
+def test_webhooks_to_a_subscription_with_a_secret_are_signed(
+    sandbox: RunningSandbox, sink: WebhookSink
+) -> None:
+    url = sandbox.urls["clm"]
+    subscribed = httpx.put(
+        f"{url}/admin/webhooks", json={"url": sink.url, "secret": "s3cret"}, headers=ADMIN
+    )
+    assert subscribed.json() == {"url": sink.url, "signed": True}
+    try:
+        sink.clear()
+        with client_for(url, "clm") as clm:
+            clm.post(CREATE["clm"][0], json=CREATE["clm"][1](501)).raise_for_status()
+        _flush(url)
+        assert sink.signatures
+        for body, signature in sink.signatures:
+            expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+            assert signature == f"sha256={expected}"
+    finally:
+        httpx.put(f"{url}/admin/webhooks", json={"url": None}, headers=ADMIN)
