@@ -3,6 +3,7 @@ handlers, a worker and a change-capture poller."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ def build_connectors(
     http: httpx.Client | None = None,
     sleep: Callable[[float], None] = time.sleep,
     policy: BackoffPolicy = BackoffPolicy(),
+    lease: dt.timedelta = dt.timedelta(minutes=5),
 ) -> Connectors:
     timeouts = settings.systems.crm.timeouts
     http = http or httpx.Client(
@@ -102,5 +104,6 @@ def build_connectors(
         breakers=CircuitBreakers(),
         policy=policy,
         clock=clock,
+        lease=lease,
     )
     return Connectors(worker, Capture(engine, context, streams), context, http)

@@ -51,6 +51,7 @@ class Worker:
         policy: BackoffPolicy = BackoffPolicy(),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         rng: random.Random | None = None,
+        lease: dt.timedelta = dt.timedelta(minutes=5),
     ) -> None:
         self._engine = engine
         self._handlers = handlers
@@ -60,15 +61,18 @@ class Worker:
         self._policy = policy
         self._clock = clock
         self._rng = rng or random.Random()
+        self._lease = lease
 
     def run_once(self, limit: int = 50) -> int:
         """Claim and run one round of due messages; return how many ran."""
         now = self._clock()
         allowance = self.breakers.allowance(now)
         free = [s for s, a in allowance.items() if a is None]
-        messages = claim(self._engine, self.name, now, limit=limit, systems=free)
+        messages = claim(self._engine, self.name, now, limit=limit, systems=free, lease=self._lease)
         for system in (s for s, a in allowance.items() if a == 1):
-            messages += claim(self._engine, self.name, now, limit=1, systems=[system])
+            messages += claim(
+                self._engine, self.name, now, limit=1, systems=[system], lease=self._lease
+            )
         for message in messages:
             outcome = self._execute(message)
             record(

@@ -58,7 +58,8 @@ def root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        for noisy in ("alembic", "httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = CliState(config_path=config)
 
 
@@ -215,6 +216,52 @@ def serve(ctx: typer.Context) -> None:
     except RuntimeError as exc:
         errors.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    interval: str = typer.Option("5s", help="Pause between rounds of polling and syncing."),
+    once: bool = typer.Option(False, "--once", help="One round, then exit."),
+    name: str = typer.Option(None, help="Worker name recorded on claimed messages."),
+    lease: str = typer.Option(
+        "5m", help="How long a claimed message is ours; a worker that dies loses it after this."
+    ),
+) -> None:
+    """Run the syncs: poll the five systems for changes and work the outbox until Ctrl-C.
+
+    Run several on one PostgreSQL to share the load; on SQLite run one.
+    """
+    import signal
+    import socket
+    import threading
+
+    from store import migrate
+    from throughline.config import parse_duration
+    from throughline.runtime import open_store, run_worker
+
+    try:
+        pause, hold = parse_duration(interval).timedelta, parse_duration(lease).timedelta
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    settings = ctx.obj.settings()
+    engine = open_store(settings)
+    if migrate.current_revision(engine) != migrate.head_revision():
+        errors.print("[red]the store's schema is not at head: run `throughline migrate` first[/]")
+        raise typer.Exit(1)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ran = run_worker(
+        settings,
+        engine,
+        stop,
+        name=name or f"{socket.gethostname()}:{os.getpid()}",
+        interval=pause,
+        once=once,
+        lease=hold,
+    )
+    console.print(f"worker stopped after {ran} message(s).", highlight=False)
 
 
 @app.command()

@@ -79,6 +79,43 @@ def tracer_provider(
     )
 
 
+def run_worker(
+    settings: Settings,
+    engine: Engine,
+    stop: threading.Event,
+    *,
+    name: str,
+    interval: dt.timedelta,
+    once: bool = False,
+    lease: dt.timedelta = dt.timedelta(minutes=5),
+) -> int:
+    """Poll the systems and run the outbox until `stop` is set; spans go to the store.
+    Returns the number of messages run."""
+    from connectors.wiring import build_connectors
+
+    write_engine = make_engine(engine.url, immediate=True)
+    metrics = CollectorMetrics(CollectorRegistry())
+    writer = SpanWriter(write_engine, metrics)
+    writer.start()
+    provider = tracer_provider(settings, "throughline-worker", writer, metrics)
+    connectors = build_connectors(
+        settings, write_engine, provider.get_tracer("connectors"), worker_name=name, lease=lease
+    )
+    ran = 0
+    try:
+        while not stop.is_set():
+            ran += connectors.cycle()
+            provider.force_flush()
+            if once:
+                break
+            stop.wait(interval.total_seconds())
+    finally:
+        provider.shutdown()
+        connectors.close()
+        writer.stop()
+    return ran
+
+
 def serve(settings: Settings, engine: Engine) -> None:
     """Serve the collector API until SIGINT/SIGTERM, with retention in the background."""
     if migrate.current_revision(engine) != migrate.head_revision():
