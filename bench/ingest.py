@@ -146,8 +146,12 @@ def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -
         "THROUGHLINE_SERVER__QUEUE_MAX_SPANS": str(queue_max),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "throughline", "serve"], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "throughline", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(server.pid, {0})
@@ -160,7 +164,8 @@ def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -
             break
         except httpx.TransportError:
             if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"server did not start: {server.stderr and server.stderr.read()}")
+                detail = server.stderr.read() if server.stderr else ""
+                raise SystemExit(f"server did not start: {detail}") from None
             time.sleep(0.05)
     refused = 0
     client = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=in_flight))
@@ -187,12 +192,19 @@ def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -
     server.wait(timeout=30)
     client.close()
     spans = sum(len(decode_protobuf(b).records) for b in batches)
-    return {"spans": spans, "seconds": elapsed, "rate": spans / elapsed, "rss": rss,
-            "refused": refused}
+    return {
+        "spans": spans,
+        "seconds": elapsed,
+        "rate": spans / elapsed,
+        "rss": rss,
+        "refused": refused,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--in-flight", type=int, default=8, help="concurrent requests")
@@ -201,9 +213,12 @@ def main() -> None:
     args = parser.parse_args()
 
     batches = make_batches(args.batches, args.batch_size)
-    print(f"{len(batches)} OTLP protobuf batches x {args.batch_size} spans "
-          f"({sum(map(len, batches)) / len(batches) / 1024:.0f} KiB each)")
+    print(
+        f"{len(batches)} OTLP protobuf batches x {args.batch_size} spans "
+        f"({sum(map(len, batches)) / len(batches) / 1024:.0f} KiB each)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
+
         def url(name: str) -> str:
             if args.database_url:
                 return args.database_url
@@ -221,12 +236,18 @@ def main() -> None:
             engine.dispose()
         result = run_ingest(url("ingest"), batches, args.in_flight, args.queue_max)
     print(f"raw insert of the same rows, same indexes: {raw:>10,.0f} spans/s")
-    print(f"OTLP/HTTP ingest, stored (server on 1 core): {result['rate']:>10,.0f} spans/s "
-          f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s)")
-    print(f"ratio ingest / raw insert: {result['rate'] / raw:.2f}  (target >= 0.5; "
-          f"target rate >= 30,000 spans/s on SQLite)")
-    print(f"server peak RSS: {result['rss']:.0f} MiB; requests refused with 429/503 and "
-          f"retried: {result['refused']:.0f} (queue bound {args.queue_max:,} spans)")
+    print(
+        f"OTLP/HTTP ingest, stored (server on 1 core): {result['rate']:>10,.0f} spans/s "
+        f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s)"
+    )
+    print(
+        f"ratio ingest / raw insert: {result['rate'] / raw:.2f}  (target >= 0.5; "
+        f"target rate >= 30,000 spans/s on SQLite)"
+    )
+    print(
+        f"server peak RSS: {result['rss']:.0f} MiB; requests refused with 429/503 and "
+        f"retried: {result['refused']:.0f} (queue bound {args.queue_max:,} spans)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,17 +27,17 @@ from pydantic import AnyHttpUrl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.wiring import build_connectors  # noqa: E402
-from sandbox.clock import ManualClock, SystemClock  # noqa: E402
-from sandbox.faults import profile  # noqa: E402
-from sandbox.scenario import generate_firm  # noqa: E402
-from sandbox.servers import SandboxServers  # noqa: E402
-from sandbox.services import SYSTEMS, build_services  # noqa: E402
-from sandbox.world import World, day_start  # noqa: E402
-from store import migrate  # noqa: E402
-from store.engine import make_engine  # noqa: E402
-from store.states import System  # noqa: E402
-from throughline.config import RateLimit, Settings, Systems  # noqa: E402
+from connectors.wiring import build_connectors
+from sandbox.clock import ManualClock, SystemClock
+from sandbox.faults import profile
+from sandbox.scenario import generate_firm
+from sandbox.servers import SandboxServers
+from sandbox.services import SYSTEMS, build_services
+from sandbox.world import World, day_start
+from store import migrate
+from store.engine import make_engine
+from store.states import System
+from throughline.config import RateLimit, Settings, Systems
 
 START = dt.date(2026, 1, 5)
 
