@@ -85,14 +85,40 @@ def seeded_store(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    url = seeded_store(tmp_path)
-    with serve_dashboard(url, tmp_path) as base:
-        yield base, url
+SSO_EMAIL = "dana@example.com"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One seeded store and one dashboard for the module, with single sign-on configured
+    against a local mock OIDC provider (the password form is there as well)."""
+    from oidc_provider_mock import User as OidcUser
+    from oidc_provider_mock import run_server_in_thread
+
+    folder = tmp_path_factory.mktemp("browser")
+    url = seeded_store(folder)
+    engine = make_engine(url)
+    add_user(engine, SSO_EMAIL, Role.FINANCE, None, NOW)
+    engine.dispose()
+    claims = {"email": SSO_EMAIL, "name": "Dana"}
+    with run_server_in_thread(user_claims=[OidcUser(sub=SSO_EMAIL, claims=claims)]) as oidc:
+        port = free_port()
+        secrets = folder / ".streamlit" / "secrets.toml"
+        secrets.parent.mkdir()
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            'cookie_secret = "a-test-cookie-secret-of-some-length"\n'
+            'client_id = "throughline"\n'
+            'client_secret = "not-a-real-secret"\n'
+            f'server_metadata_url = "http://localhost:{oidc.server_port}'
+            '/.well-known/openid-configuration"\n'
+        )
+        with serve_dashboard(url, folder, port) as base:
+            yield base, url
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
         require_binary("chromium", "chromium")
@@ -126,6 +152,8 @@ def _sign_in(driver: object, base: str, username: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(driver, WAIT)  # type: ignore[arg-type]
+    driver.get(base)  # type: ignore[attr-defined]
+    driver.delete_all_cookies()  # type: ignore[attr-defined]  # no single-sign-on identity
     driver.get(base)  # type: ignore[attr-defined]
     user = wait.until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='User name']"))
@@ -199,51 +227,35 @@ def test_sign_in_blocker_to_deal_and_replay_as_oncall(
     assert [tuple(r) for r in replays] == [("ops", "pending")]
 
 
-def test_single_sign_on_through_a_mock_oidc_provider(tmp_path: Path, browser: object) -> None:
+def test_single_sign_on_through_a_mock_oidc_provider(
+    served: tuple[str, str], browser: object
+) -> None:
     """`st.login` against a local OIDC provider: the identity's e-mail must be an account
     (added with --sso, no password), whose role the dashboard then applies."""
-    from oidc_provider_mock import User as OidcUser
-    from oidc_provider_mock import run_server_in_thread
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    url = seeded_store(tmp_path)
-    engine = make_engine(url)
-    add_user(engine, "dana@example.com", Role.FINANCE, None, NOW)
-    email = {"email": "dana@example.com", "name": "Dana"}
-    with run_server_in_thread(user_claims=[OidcUser(sub="dana@example.com", claims=email)]) as oidc:
-        issuer = f"http://localhost:{oidc.server_port}"
-        app_port = free_port()
-        secrets = tmp_path / ".streamlit" / "secrets.toml"
-        secrets.parent.mkdir()
-        secrets.write_text(
-            "[auth]\n"
-            f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
-            'cookie_secret = "a-test-cookie-secret-of-some-length"\n'
-            'client_id = "throughline"\n'
-            'client_secret = "not-a-real-secret"\n'
-            f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n'
+    base, url = served
+    driver = browser
+    wait = WebDriverWait(driver, WAIT)  # type: ignore[arg-type]
+    driver.get(base)  # type: ignore[attr-defined]
+    wait.until(
+        ec.element_to_be_clickable(
+            (By.XPATH, "//button[.//p[text()='Sign in with single sign-on']]")
         )
-        with serve_dashboard(url, tmp_path, app_port) as base:
-            driver = browser
-            wait = WebDriverWait(driver, WAIT)  # type: ignore[arg-type]
-            driver.get(base)  # type: ignore[attr-defined]
-            wait.until(
-                ec.element_to_be_clickable(
-                    (By.XPATH, "//button[.//p[text()='Sign in with single sign-on']]")
-                )
-            ).click()
-            wait.until(ec.element_to_be_clickable((By.NAME, "sub"))).send_keys("dana@example.com")
-            driver.find_element(By.XPATH, "//button[text()='Authorize']").click()  # type: ignore[attr-defined]
-            wait.until(
-                ec.presence_of_element_located((By.XPATH, "//h1[contains(., 'Cash conversion')]"))
-            )
-            wait.until(
-                ec.presence_of_element_located(
-                    (By.XPATH, "//*[contains(., 'dana@example.com') and contains(., 'finance')]")
-                )
-            )
+    ).click()
+    wait.until(ec.element_to_be_clickable((By.NAME, "sub"))).send_keys(SSO_EMAIL)
+    driver.find_element(By.XPATH, "//button[text()='Authorize']").click()  # type: ignore[attr-defined]
+    wait.until(ec.presence_of_element_located((By.XPATH, "//h1[contains(., 'Cash conversion')]")))
+    wait.until(
+        ec.presence_of_element_located(
+            (By.XPATH, f"//*[contains(., '{SSO_EMAIL}') and contains(., 'finance')]")
+        )
+    )
+    # The finance role: no integration health page in the navigation.
+    assert not driver.find_elements(By.XPATH, "//a[contains(., 'Integration health')]")  # type: ignore[attr-defined]
+    engine = make_engine(url)
     with engine.connect() as conn:
         audited = conn.execute(
             select(AuditEntry.actor, AuditEntry.note).where(
@@ -251,4 +263,4 @@ def test_single_sign_on_through_a_mock_oidc_provider(tmp_path: Path, browser: ob
             )
         ).all()
     engine.dispose()
-    assert ("dana@example.com", "via sso") in [tuple(a) for a in audited]
+    assert (SSO_EMAIL, "via sso") in [tuple(a) for a in audited]

@@ -62,6 +62,7 @@ def test_dashboard_command_serves_on_the_configured_port_and_stops_on_ctrl_c(
     assert "Traceback" not in out
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_users_add_prompts_for_the_password_and_stores_only_a_bcrypt_hash(
     engine: Engine, database_url: str
 ) -> None:

@@ -61,7 +61,19 @@ def test_wrong_password_is_refused_and_audited(seeded: Engine) -> None:
     assert ("fin", "dashboard.sign_in_failed") in [tuple(a) for a in actions]
 
 
-@pytest.mark.parametrize("username", ["exec", "fin", "ops", "root"])
+@pytest.mark.parametrize(
+    ("database_url", "username"),
+    # Every role on SQLite; admin, who opens every page, on PostgreSQL too.
+    [
+        ("sqlite", "exec"),
+        ("sqlite", "fin"),
+        ("sqlite", "ops"),
+        ("sqlite", "root"),
+        ("postgresql", "root"),
+    ],
+    indirect=["database_url"],
+    ids=["sqlite-exec", "sqlite-fin", "sqlite-ops", "sqlite-root", "postgresql-root"],
+)
 def test_each_role_sees_the_kpis_and_only_its_pages(
     app_as: Callable[[str], AppTest], seeded: Engine, username: str
 ) -> None:
