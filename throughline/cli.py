@@ -268,29 +268,19 @@ def worker(
 def demo(ctx: typer.Context) -> None:
     """Run the demo on the embedded default until Ctrl-C.
 
-    Migrates the SQLite store under ./var and serves it; the sandbox firm, syncs and
-    dashboard join as their issues land.
+    Migrates the SQLite store under ./var; on the first run builds `sandbox.history_days`
+    of the sandbox firm's history synced by our connectors (a progress bar shows it); then
+    runs the firm live, the syncs, KPI refresh, the collector and the dashboard.
     """
     from store import migrate
+    from throughline.demo import run_demo
     from throughline.runtime import open_store
-    from throughline.runtime import serve as run_server
 
     settings = ctx.obj.settings()
     engine = open_store(settings)
     migrate.upgrade(engine)
-    base = f"http://{settings.server.host}:{settings.server.port}"
     console.print(f"[bold]Throughline demo[/] — store {_redact_url(settings.database.url)}")
-    console.print(
-        f"  collector  OTLP/HTTP {base}/v1/traces  CloudEvents {base}/api/v1/events",
-        highlight=False,
-    )
-    console.print(f"             {base}/healthz  {base}/metrics  {base}/docs", highlight=False)
-    console.print(
-        "  [yellow]not built yet:[/] sandbox firm (#4), syncs (#5), probes (#6), dashboard (#8)",
-        highlight=False,
-    )
-    console.print("  Ctrl-C stops the demo.")
-    run_server(settings, engine)
+    run_demo(settings, engine, console, find_config_file(ctx.obj.config_path, os.environ))
     console.print("demo stopped.")
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
 import threading
 from collections.abc import Callable
+from signal import SIGINT, SIGTERM
 
 import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
@@ -16,6 +18,7 @@ from collector.api import create_app
 from collector.exporter import build_tracer_provider
 from collector.metrics import CollectorMetrics
 from collector.span_writer import SpanWriter
+from connectors.tracing import wall_clock
 from store import migrate
 from store.engine import make_engine
 from store.retention import PruneReport, RetentionPolicy, prune
@@ -88,6 +91,7 @@ def run_worker(
     interval: dt.timedelta,
     once: bool = False,
     lease: dt.timedelta = dt.timedelta(minutes=5),
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> int:
     """Poll the systems and run the outbox until `stop` is set; spans go to the store.
     Returns the number of messages run."""
@@ -99,7 +103,12 @@ def run_worker(
     writer.start()
     provider = tracer_provider(settings, "throughline-worker", writer, metrics)
     connectors = build_connectors(
-        settings, write_engine, provider.get_tracer("connectors"), worker_name=name, lease=lease
+        settings,
+        write_engine,
+        provider.get_tracer("connectors"),
+        worker_name=name,
+        lease=lease,
+        clock=clock or wall_clock,
     )
     ran = 0
     try:
@@ -134,11 +143,25 @@ def serve(settings: Settings, engine: Engine) -> None:
             timeout_graceful_shutdown=5,
         )
     )
+    # uvicorn, in a thread, leaves the signals to us: SIGINT / SIGTERM ask it to finish its
+    # requests and stop (in the main thread it would re-raise them into its event loop).
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
+    thread = threading.Thread(target=server.run, name="collector-server")
+    thread.start()
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the captured SIGINT once its graceful shutdown is done
+        while thread.is_alive() and not stop.wait(0.2):
+            pass
     finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         retention.stop()
         retention.join(timeout=10)
         engine.dispose()
+    if not server.started:
+        raise RuntimeError(
+            f"the collector could not start on {settings.server.host}:{settings.server.port} "
+            "(is the port in use?)"
+        )

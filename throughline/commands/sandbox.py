@@ -135,25 +135,43 @@ def backfill(
     faults: str | None = FAULTS,
     directory: Path | None = DIRECTORY,
 ) -> None:
-    """Simulate N days of the firm's history at full speed.
+    """Simulate N days of the firm's history at full speed, synced by our connectors.
 
-    A new firm starts N days ago; an existing one goes on from its last day. The people
-    act only in their own systems; records reach the other systems only through
-    connectors, which this command does not run yet, so only CRM (deals) and PSA
-    (people) fill up.
+    A new firm starts N days ago; an existing one goes on from its last day. Each simulated
+    day the people act in their own systems, then the connectors carry the records between
+    the systems, so the store fills with the spans and lifecycle events live operation
+    would have produced.
     """
-    from sandbox.runner import backfill as run_backfill
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from store import migrate
+    from throughline.history import backfill_with_syncs
+    from throughline.runtime import open_store
 
     settings = ctx.obj.settings()
     options = sandbox_options(settings, seed, faults, directory)
+    total = days or settings.sandbox.history_days
+    engine = open_store(settings)
+    migrate.upgrade(engine)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        report = run_backfill(options, days or settings.sandbox.history_days, dt.date.today())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("simulating days", total=total)
+            history = backfill_with_syncs(
+                settings,
+                engine,
+                options,
+                total,
+                dt.date.today(),
+                on_day=lambda _day: progress.advance(task),
+            )
     except ValueError as exc:
         errors.print(f"[red]backfill refused:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
+    report = history.sandbox
     console.print(
         f"simulated {report.first_day} .. {report.last_day} (seed {options.seed}) "
-        f"in {options.directory}",
+        f"in {options.directory}; {history.messages} sync steps run",
         highlight=False,
     )
     for system, collections in report.records.items():
