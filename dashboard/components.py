@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import streamlit as st
 
 from dashboard.resources import allowed
@@ -17,6 +19,17 @@ def deal_link(deal_id: str | None, label: str | None = None) -> None:
         st.page_link(DEAL_PAGE, label=label or f"Deal {deal_id}", query_params={"deal": deal_id})
     else:
         st.write(label or deal_id)
+
+
+def deal_picker(deal_ids: Iterable[object], key: str, label: str = "Open a deal") -> None:
+    """Open any deal of a table: pick it, follow the link (drill-down roles only)."""
+    if not allowed(Permission.DRILL_DOWN):
+        return
+    deals = list(dict.fromkeys(str(d) for d in deal_ids if d is not None and str(d) != "nan"))
+    if not deals:
+        return
+    chosen = st.selectbox(label, deals, key=key)
+    deal_link(chosen)
 
 
 def require(permission: Permission) -> None:

@@ -10,10 +10,10 @@ import itertools
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from dashboard.data.frames import raw_frame, utc_times
 from dashboard.data.kpi_readings import KpiBoard, SliceFilter
-from store.objects import Deal, Project
+from store.objects import Contract, Deal, Invoice, Project
 from store.states import DealStage
-from store.telemetry import LifecycleEvent
 
 FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
     ("bookings", "closed_won"),
@@ -40,49 +40,49 @@ def funnel_table(board: KpiBoard) -> pd.DataFrame:
     return frame
 
 
+def _step_times(conn: Connection, filters: SliceFilter) -> pd.DataFrame:
+    """Per deal, when it reached each funnel step: the objects' own timestamps (each the
+    earliest of its stage, docs/lifecycle.md rule 5), the first invoice's for the last three."""
+    deals_query = select(Deal.id, Deal.closed_won_at)
+    for dimension, value in filters.chosen():
+        if dimension == "practice":
+            in_project = select(Project.deal_id).where(Project.practice == value)
+            deals_query = deals_query.where((Deal.practice == value) | Deal.id.in_(in_project))
+        else:
+            deals_query = deals_query.where(getattr(Deal, dimension) == value)
+    frame = raw_frame(conn, deals_query, ["deal_id", "closed_won"]).set_index("deal_id")
+    for model, columns in (
+        (Contract, {"contract_executed": Contract.executed_at}),
+        (Project, {"project_activated": Project.activated_at}),
+        (
+            Invoice,
+            {
+                "first_invoiced": Invoice.issued_at,
+                "first_posted": Invoice.posted_at,
+                "first_cash": Invoice.paid_at,
+            },
+        ),
+    ):
+        names = list(columns)
+        rows = conn.execute(
+            select(model.deal_id, *(func.min(c) for c in columns.values())).group_by(model.deal_id)
+        )
+        part = pd.DataFrame([tuple(r) for r in rows], columns=["deal_id", *names])
+        frame = frame.join(part.set_index("deal_id"), how="left")
+    for column in frame.columns:
+        frame[column] = utc_times(frame[column])
+    return frame
+
+
 def stage_days(
     conn: Connection, since: dt.datetime, until: dt.datetime, filters: SliceFilter
 ) -> pd.DataFrame:
     """step, median_days from the previous step, timed_deals: over deals that reached the step
     in (since, until]."""
-    stages = [stage for _, stage in FUNNEL_STEPS]
-    # Only deals that reached a step in the window (the stage/time index finds them).
-    recent = (
-        select(LifecycleEvent.deal_id)
-        .where(LifecycleEvent.stage.in_(stages[1:]))
-        .where(LifecycleEvent.occurred_at > since)
-        .where(LifecycleEvent.occurred_at <= until)
-        .where(LifecycleEvent.object_type == "deal")
-    )
-    query = (
-        select(LifecycleEvent.deal_id, LifecycleEvent.stage, func.min(LifecycleEvent.occurred_at))
-        .where(LifecycleEvent.object_type == "deal")
-        .where(LifecycleEvent.stage.in_(stages))
-        .where(LifecycleEvent.deal_id.in_(recent))
-        .group_by(LifecycleEvent.deal_id, LifecycleEvent.stage)
-    )
-    chosen = filters.chosen()
-    if chosen:
-        deals = select(Deal.id)
-        for dimension, value in chosen:
-            if dimension == "practice":
-                in_project = select(Project.deal_id).where(Project.practice == value)
-                deals = deals.where((Deal.practice == value) | Deal.id.in_(in_project))
-            else:
-                deals = deals.where(getattr(Deal, dimension) == value)
-        query = query.where(LifecycleEvent.deal_id.in_(deals))
-    result = conn.execute(query)
-    events = pd.DataFrame(result.fetchall(), columns=["deal_id", "stage", "at"])
-    out = []
-    if events.empty:
-        return pd.DataFrame(columns=["step", "median_days", "timed_deals"])
-    events["at"] = pd.to_datetime(events["at"], utc=True, format="ISO8601")
-    wide = events.pivot(index="deal_id", columns="stage", values="at")
+    wide = _step_times(conn, filters)
     lo, hi = pd.Timestamp(since), pd.Timestamp(until)
+    out = []
     for (_, before), (step, stage) in itertools.pairwise(FUNNEL_STEPS):
-        if before not in wide or stage not in wide:
-            out.append({"step": step, "median_days": None, "timed_deals": 0})
-            continue
         reached = wide[(wide[stage] > lo) & (wide[stage] <= hi) & wide[before].notna()]
         days = (reached[stage] - reached[before]).dt.total_seconds() / 86400
         out.append(
@@ -92,4 +92,4 @@ def stage_days(
                 "timed_deals": len(days),
             }
         )
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=["step", "median_days", "timed_deals"])

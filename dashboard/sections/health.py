@@ -8,7 +8,7 @@ import streamlit as st
 from connectors.replay import replay_statuses, request_replay
 from dashboard import cached_queries as cq
 from dashboard import charts
-from dashboard.components import deal_link
+from dashboard.components import deal_link, deal_picker
 from dashboard.resources import allowed, current_user, engine, now
 from dashboard.roles import Permission
 from dashboard.sections.context import PageContext
@@ -98,6 +98,7 @@ def dead_letter_groups(ctx: PageContext) -> None:
             st.dataframe(
                 group.drop(columns=["error_class"]), hide_index=True, key=f"dl_{error_class}"
             )
+            deal_picker(group["deal_id"], key=f"dl_deal_{error_class}")
             if not may_replay or not openable:
                 continue
             reason = st.text_input("Reason (audited)", key=f"reason_{error_class}")
@@ -124,6 +125,7 @@ def recent_replays(ctx: PageContext) -> None:
         return
     st.subheader("Recent replays")
     st.dataframe(replays, hide_index=True, key="recent_replays")
+    deal_picker(replays["deal_id"], key="replay_deal")
 
 
 def failed_traces(ctx: PageContext) -> None:

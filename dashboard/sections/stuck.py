@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import cached_queries as cq
 from dashboard.accounts import audit
-from dashboard.components import deal_link
+from dashboard.components import deal_picker
 from dashboard.formatting import money
 from dashboard.resources import allowed, current_user, engine, now
 from dashboard.roles import Permission
@@ -73,9 +73,7 @@ def sorted_table(ctx: PageContext, stuck: pd.DataFrame) -> pd.DataFrame:
 
 
 def open_a_deal(table: pd.DataFrame) -> None:
-    deals = list(dict.fromkeys(str(d) for d in table["deal_id"]))
-    chosen = st.selectbox("Open a deal from this table", deals, key="stuck_open")
-    deal_link(chosen)
+    deal_picker(table["deal_id"], key="stuck_open", label="Open a deal from this table")
 
 
 def _audit_export(rows: int) -> None:
