@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from connectors.capture import Capture
 from connectors.circuit import CircuitBreakers
-from connectors.flows import billables, cash, intake, posting, provisioning
+from connectors.flows import amendments, billables, cash, intake, posting, provisioning
 from connectors.flows.base import FlowContext
 from connectors.http import ApiKeyAuth, Auth, OAuth2ClientCredentials, SystemClient
 from connectors.outbox import BackoffPolicy
@@ -26,7 +26,7 @@ from store.states import System
 from throughline.config import ApiKeyAuth as ApiKeySettings
 from throughline.config import OAuth2Auth, Settings
 
-FLOWS = (intake, provisioning, billables, posting, cash)
+FLOWS = (intake, provisioning, amendments, billables, posting, cash)
 
 
 @dataclass

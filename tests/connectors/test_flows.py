@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from connectors.flows.base import money
 from store import migrate
 from store.engine import make_engine
 from store.objects import Deal, Invoice
@@ -58,6 +59,23 @@ def test_each_system_holds_exactly_the_records_it_should(firm: Firm) -> None:
     postings = Counter(p["externalId"] for p in records(firm, "erp", "ar_postings"))
     assert invoices and max(postings.values()) == 1
     assert set(postings) == {i["id"] for i in invoices}  # no data faults: every one posted
+
+
+def test_amendments_reach_the_billing_schedule(firm: Firm) -> None:
+    amended = {
+        a["agreement_id"]: a["changes"]
+        for a in records(firm, "clm", "amendments")
+        if a["status"] == "executed"
+        and (a["changes"].get("cap") or a["changes"].get("term_months"))
+    }
+    assert amended, "no amendment in the period"
+    schedules = {s["contract_number"]: s for s in records(firm, "billing", "billing_schedules")}
+    for agreement, changes in amended.items():
+        schedule = schedules[agreement]
+        if changes.get("cap"):
+            assert money(schedule["cap_amount"]) == money(changes["cap"]["amount"])
+        if changes.get("term_months"):
+            assert schedule["term_months"] == changes["term_months"]
 
 
 def test_every_deal_has_its_lifecycle_and_its_spans(firm: Firm) -> None:
