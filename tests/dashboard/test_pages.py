@@ -4,6 +4,7 @@ and what a role may not do is not there."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -227,3 +228,13 @@ def test_an_empty_store_says_how_to_start(
     at = sign_in(open_app(), "exec")
     assert not at.exception
     assert "make run" in at.info[0].value
+
+
+def test_a_store_not_migrated_says_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THROUGHLINE_DATABASE__URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    at = open_app()
+    assert not at.exception
+    assert "run `throughline migrate`" in at.error[0].value
+    assert not at.text_input  # no sign-in form over a store that cannot answer
