@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from connectors.capture import Capture
 from connectors.circuit import CircuitBreakers
+from connectors.erp import ApiErp, Erp
 from connectors.flows import amendments, billables, cash, intake, posting, provisioning
 from connectors.flows.base import FlowContext
 from connectors.http import ApiKeyAuth, Auth, OAuth2ClientCredentials, SystemClient
@@ -21,10 +22,11 @@ from connectors.outbox import BackoffPolicy
 from connectors.ratelimit import TokenBucket
 from connectors.resources import Api
 from connectors.tracing import Clock, wall_clock
+from connectors.tryton import TrytonErp, TrytonRpc, TrytonSession
 from connectors.worker import Worker
 from store.states import System
 from throughline.config import ApiKeyAuth as ApiKeySettings
-from throughline.config import OAuth2Auth, Settings
+from throughline.config import OAuth2Auth, Settings, TrytonAuth
 
 FLOWS = (intake, provisioning, amendments, billables, posting, cash)
 
@@ -55,7 +57,11 @@ def _auth(settings: Settings, system: System, http: httpx.Client) -> Auth:
         )
     if isinstance(auth, ApiKeySettings):
         return ApiKeyAuth(auth.header, auth.api_key.get_secret_value())
-    raise ValueError(f"systems.{system.value}.auth: kind {auth.kind!r} is not an HTTP API")
+    if isinstance(auth, TrytonAuth):
+        return TrytonSession(
+            http, base, auth.database, auth.username, auth.password.get_secret_value()
+        )
+    raise ValueError(f"systems.{system.value}.auth: kind {auth.kind!r} is not supported")
 
 
 def build_connectors(
@@ -90,10 +96,19 @@ def build_connectors(
             sleep=sleep,
         )
         apis[system] = Api(client)
-    context = FlowContext(apis, tracer, clock)
+    erp_auth = settings.systems.erp.auth
+    tryton = isinstance(erp_auth, TrytonAuth)
+    erp: Erp = (
+        TrytonErp(TrytonRpc(apis[System.ERP].client, erp_auth.database))
+        if isinstance(erp_auth, TrytonAuth)
+        else ApiErp(apis[System.ERP])
+    )
+    context = FlowContext(apis, tracer, clock, erp)
     handlers = {}
     streams = []
     for flow in FLOWS:
+        if tryton and flow is cash:
+            continue  # payments are read from the REST ERP only, so far
         handlers.update(flow.handlers(context))
         streams.extend(flow.streams(context))
     worker = Worker(

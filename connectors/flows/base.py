@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Tracer
 
@@ -15,6 +15,9 @@ from connectors.outbox import Step
 from connectors.resources import Api
 from connectors.tracing import Clock
 from store.states import System
+
+if TYPE_CHECKING:
+    from connectors.erp import Erp
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class FlowContext:
     apis: Mapping[System, Api]
     tracer: Tracer
     clock: Clock
+    erp: Erp
     cache: dict[str, Any] = field(default_factory=dict)
 
     def api(self, system: System) -> Api:

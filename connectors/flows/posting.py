@@ -75,20 +75,17 @@ def validate(invoice: dict[str, Any], schedule: dict[str, Any]) -> None:
 def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
     invoice = message.payload["invoice"]
     invoice_id = str(invoice["id"])
-    erp, billing = context.api(System.ERP), context.api(System.BILLING)
+    billing = context.api(System.BILLING)
     attributes = {
         "q2c.deal.id": str(invoice["deal_id"]),
         "q2c.invoice.id": invoice_id,
         "q2c.amount": str(money(invoice["amount"])),
         "q2c.currency": invoice["currency"],
     }
-    existing = erp.first("ar_postings", {"externalId": invoice_id}, attributes)
+    existing = context.erp.find_posting(invoice_id, attributes)
     if existing is not None:
         return StepResult(
-            {"ar_posting_id": existing["id"]},
-            already_done=True,
-            stage="posted",
-            attributes=attributes,
+            {"ar_posting_id": existing}, already_done=True, stage="posted", attributes=attributes
         )
     schedule = billing.get("billing_schedules", str(invoice["billing_schedule_id"]), attributes)
     try:
@@ -106,22 +103,8 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
             },
         )
         raise
-    created = erp.create(
-        "ar_postings",
-        {
-            "externalId": invoice_id,
-            "entity": {"id": str(invoice["customer_account_number"])},
-            "tranDate": invoice["invoice_date"],
-            "dueDate": invoice["due_date"],
-            "currency": {"refName": invoice["currency"]},
-            "amount": float(money(invoice["amount"])),
-            "otherRefNum": invoice.get("po_number"),
-            "custbody_deal_id": str(invoice["deal_id"]),
-        },
-        key=f"ar-posting:{invoice_id}",
-        attributes=attributes,
-    )
-    return StepResult({"ar_posting_id": created["id"]}, stage="posted", attributes=attributes)
+    posting_id = context.erp.create_posting(invoice, attributes)
+    return StepResult({"ar_posting_id": posting_id}, stage="posted", attributes=attributes)
 
 
 def handlers(context: FlowContext) -> dict[tuple[str, str], Any]:

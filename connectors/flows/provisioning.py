@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from connectors.erp import NewCustomer
 from connectors.errors import MissingPrerequisite
 from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
 from connectors.outbox import ClaimedMessage, Step
@@ -77,27 +78,24 @@ def provision_customer(context: FlowContext, message: ClaimedMessage) -> StepRes
     agreement = message.payload["agreement"]
     terms = agreement["terms"]
     account_id = str(agreement["counterparty"]["crm_account_id"])
-    erp = context.api(System.ERP)
     attributes = {"q2c.deal.id": message.deal_id or "", "q2c.contract.id": str(agreement["id"])}
-    customer = erp.first("customers", {"externalId": account_id}, attributes)
-    already = customer is not None
-    if customer is None:
-        customer = erp.create(
-            "customers",
-            {
-                "companyName": agreement["counterparty"]["name"],
-                "externalId": account_id,
-                "subsidiary": {"id": agreement["legal_entity"]},
-                "currency": {"refName": terms["total_value"]["currency"]},
-                "terms": {"refName": f"Net {terms['payment_terms_days']}"},
-            },
-            key=f"erp-customer:{account_id}",
-            attributes=attributes,
+    customer_id = context.erp.find_customer(account_id, attributes)
+    already = customer_id is not None
+    if customer_id is None:
+        customer_id = context.erp.create_customer(
+            NewCustomer(
+                account_id=account_id,
+                name=agreement["counterparty"]["name"],
+                legal_entity=agreement["legal_entity"],
+                currency=terms["total_value"]["currency"],
+                terms_days=int(terms["payment_terms_days"]),
+            ),
+            attributes,
         )
-    follow = {"agreement": agreement, "customer_id": str(customer["id"])}
+    follow = {"agreement": agreement, "customer_id": customer_id}
     agreement_id = str(agreement["id"])
     return StepResult(
-        {"customer_id": customer["id"]},
+        {"customer_id": customer_id},
         already_done=already,
         stage="customer_provisioned",
         attributes={**attributes, "q2c.legal_entity": agreement.get("legal_entity") or ""},

@@ -1,0 +1,286 @@
+"""A real ERP: Tryton over JSON-RPC (`POST /<db>/rpc/`).
+
+Login gives a session (`Authorization: Session base64(user:id:session)`); every model call
+takes the user's context as its last parameter. Application errors come back as HTTP 200
+with an `error` member; protocol errors as 4xx/5xx. Money travels as Decimal objects, never
+floats. Tryton has no unique constraint on an invoice's `reference`, so posting searches by
+reference first and serialises per reference on our side (../shared/notes/tryton.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from connectors.erp import NewCustomer
+from connectors.errors import AuthFailed, FatalError, TransportError, ValidationFailed
+from connectors.http import SystemClient
+
+
+def encode(value: Any) -> Any:
+    """Python values in Tryton's JSON-RPC encoding."""
+    if isinstance(value, Decimal):
+        return {"__class__": "Decimal", "decimal": str(value)}
+    if isinstance(value, dt.datetime):
+        raise TypeError("send dates, not datetimes, to Tryton")
+    if isinstance(value, dt.date):
+        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
+    if isinstance(value, Mapping):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        kind = value.get("__class__")
+        if kind == "Decimal":
+            return Decimal(value["decimal"])
+        if kind == "date":
+            return dt.date(value["year"], value["month"], value["day"])
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+class TrytonSession:
+    """The SystemClient `Auth` for Tryton: logs in lazily, again after a 401."""
+
+    def __init__(
+        self, http: httpx.Client, base_url: str, database: str, username: str, password: str
+    ) -> None:
+        self._http = http
+        self._url = f"{base_url.rstrip('/')}/{database}/"
+        self._username = username
+        self._password = password
+        self._header: str | None = None
+        self._lock = threading.Lock()
+
+    def headers(self) -> dict[str, str]:
+        with self._lock:
+            if self._header is None:
+                self._header = self._login()
+            return {"Authorization": self._header}
+
+    def invalidate(self) -> bool:
+        with self._lock:
+            self._header = None
+        return True
+
+    def _login(self) -> str:
+        payload = {
+            "id": 0,
+            "method": "common.db.login",
+            "params": [self._username, {"password": self._password}, "en"],
+        }
+        try:
+            response = self._http.post(self._url, json=payload)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"Tryton login failed: {type(exc).__name__}") from exc
+        body = response.json() if response.content else {}
+        if response.status_code != 200 or "result" not in body or not body["result"]:
+            raise AuthFailed(
+                f"Tryton refused the login of {self._username!r} ({response.status_code})",
+                status=response.status_code,
+            )
+        user_id, session = body["result"][0], body["result"][1]
+        token = base64.b64encode(f"{self._username}:{user_id}:{session}".encode()).decode()
+        return f"Session {token}"
+
+
+class TrytonRpc:
+    def __init__(self, client: SystemClient, database: str) -> None:
+        self._client = client
+        self._path = f"/{database}/"
+        self._context: dict[str, Any] | None = None
+        self._ids = 0
+
+    def call(self, method: str, *params: Any, attributes: Mapping[str, Any] | None = None) -> Any:
+        self._ids += 1
+        body = self._client.request(
+            "POST",
+            self._path,
+            json={"id": self._ids, "method": method, "params": encode(list(params))},
+            attributes={"rpc.method": method, **(attributes or {})},
+        )
+        if "error" in body:
+            raise _error(method, body["error"])
+        return decode(body.get("result"))
+
+    def context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = self.call("model.res.user.get_preferences", True, {})
+        return self._context
+
+    def model(
+        self, model: str, method: str, *params: Any, attributes: Mapping[str, Any] | None = None
+    ) -> Any:
+        return self.call(f"model.{model}.{method}", *params, self.context(), attributes=attributes)
+
+
+def _error(method: str, error: Any) -> Exception:
+    kind = error[0] if isinstance(error, list) and error else str(error)
+    detail = error[1] if isinstance(error, list) and len(error) > 1 else ""
+    if kind == "UserError":
+        message = detail[0] if isinstance(detail, list) and detail else str(detail)
+        return ValidationFailed(f"Tryton refused {method}: {message}")
+    return FatalError(f"Tryton {method} failed: {kind} {str(detail)[:200]}")
+
+
+class TrytonErp:
+    """Customers (parties) and AR postings (posted customer invoices) in Tryton."""
+
+    def __init__(self, rpc: TrytonRpc) -> None:
+        self.rpc = rpc
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._company: int | None = None
+        self._revenue: int | None = None
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def find_customer(self, account_id: str, attributes: Mapping[str, Any]) -> str | None:
+        found = self.rpc.model(
+            "party.party", "search", [("code", "=", account_id)], 0, 1, None, attributes=attributes
+        )
+        return str(found[0]) if found else None
+
+    def create_customer(self, customer: NewCustomer, attributes: Mapping[str, Any]) -> str:
+        with self._lock(f"party:{customer.account_id}"):
+            existing = self.find_customer(customer.account_id, attributes)
+            if existing is not None:
+                return existing
+            [party] = self.rpc.model(
+                "party.party",
+                "create",
+                [
+                    {
+                        "name": customer.name,
+                        "code": customer.account_id,
+                        "addresses": [["create", [{}]]],
+                    }
+                ],
+                attributes=attributes,
+            )
+            return str(party)
+
+    def _company_id(self) -> int:
+        if self._company is None:
+            self._company = int(self.rpc.context()["company"])
+        return self._company
+
+    def _revenue_account(self, attributes: Mapping[str, Any]) -> int:
+        if self._revenue is None:
+            found = self.rpc.model(
+                "account.account",
+                "search",
+                [("type.revenue", "=", True), ("closed", "!=", True)],
+                0,
+                1,
+                None,
+                attributes=attributes,
+            )
+            if not found:
+                raise FatalError("the Tryton chart of accounts has no revenue account")
+            self._revenue = int(found[0])
+        return self._revenue
+
+    def find_posting(self, invoice_id: str, attributes: Mapping[str, Any]) -> str | None:
+        """The posted invoice for our reference; a draft left by an interrupted run is
+        posted now."""
+        rows = self.rpc.model(
+            "account.invoice",
+            "search_read",
+            [("reference", "=", invoice_id), ("type", "=", "out")],
+            0,
+            None,
+            None,
+            ["id", "state"],
+            attributes=attributes,
+        )
+        for row in rows:
+            if row["state"] in ("posted", "paid"):
+                return str(row["id"])
+        for row in rows:
+            if row["state"] in ("draft", "validated"):
+                self.rpc.model("account.invoice", "post", [row["id"]], attributes=attributes)
+                return str(row["id"])
+        return None
+
+    def create_posting(self, invoice: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
+        reference = str(invoice["id"])
+        amount = Decimal(str(invoice["amount"])).quantize(Decimal("0.01"))
+        if amount <= 0:
+            raise ValidationFailed(f"invoice {reference} has no amount to post ({amount})")
+        with self._lock(f"invoice:{reference}"):
+            existing = self.find_posting(reference, attributes)
+            if existing is not None:
+                return existing
+            party = int(invoice["customer_account_number"])
+            values = self.rpc.model(
+                "account.invoice",
+                "on_change",
+                {"type": "out", "party": party, "company": self._company_id()},
+                ["party"],
+                attributes=attributes,
+            )
+            header = {
+                k: v
+                for k, v in (values or {}).items()
+                if k in ("account", "journal", "invoice_address", "payment_term", "currency")
+            }
+            [created] = self.rpc.model(
+                "account.invoice",
+                "create",
+                [
+                    {
+                        "type": "out",
+                        "company": self._company_id(),
+                        "party": party,
+                        "reference": reference,
+                        "description": f"Invoice {invoice.get('invoice_number') or reference}",
+                        "invoice_date": dt.date.fromisoformat(str(invoice["invoice_date"])[:10]),
+                        **header,
+                        "lines": [
+                            [
+                                "create",
+                                [
+                                    {
+                                        "type": "line",
+                                        "description": f"Services, deal {invoice.get('deal_id')}",
+                                        "quantity": 1.0,
+                                        "unit_price": amount,
+                                        "account": self._revenue_account(attributes),
+                                    }
+                                ],
+                            ]
+                        ],
+                    }
+                ],
+                attributes=attributes,
+            )
+            self.rpc.model("account.invoice", "post", [created], attributes=attributes)
+            return str(created)
+
+    def receivables(self, party: str) -> list[dict[str, Any]]:
+        """The party's receivable move lines: what AR holds for it."""
+        rows: list[dict[str, Any]] = self.rpc.model(
+            "account.move.line",
+            "search_read",
+            [("party", "=", int(party)), ("account.type.receivable", "=", True)],
+            0,
+            None,
+            None,
+            ["debit", "credit", "move.origin"],
+        )
+        return rows
