@@ -238,3 +238,23 @@ def test_a_store_not_migrated_says_what_to_run(
     assert not at.exception
     assert "run `throughline migrate`" in at.error[0].value
     assert not at.text_input  # no sign-in form over a store that cannot answer
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_oncall_replays_one_and_a_selection(
+    app_as: Callable[[str], AppTest], seeded: Engine
+) -> None:
+    at = app_as("ops")
+    at.switch_page(HEALTH).run()
+    at.selectbox(key="one_ErpTimeout").select(3).run()
+    at.button(key="replay_one_ErpTimeout").click().run()
+    assert list(table_with(at, "replay", "outcome", "dead_letter")["dead_letter"]) == [3]
+    at.multiselect(key="sel_ValidationError").select(2).run()
+    at.button(key="replay_sel_ValidationError").click().run()
+    assert not at.exception
+    assert list(table_with(at, "replay", "outcome", "dead_letter")["dead_letter"]) == [2]
+    with seeded.connect() as conn:
+        states = dict(conn.execute(select(DeadLetter.id, DeadLetter.state)).all())
+    assert states == {1: "open", 2: "replaying", 3: "replaying"}
+    # The letter still open is the only one offered for replay in its group.
+    assert at.selectbox(key="one_ValidationError").options == ["1"]
