@@ -7,18 +7,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.auth import TokenVerifier, is_loopback
-from collector.deals_api import build_deals_router
+from collector.deals_api import build_deals_router, read_guard
 from collector.metrics import CollectorMetrics
 from collector.receivers import IngestPolicy, build_ingest_router
 from collector.span_writer import SpanWriter
 from collector.store_metrics import StoreCollector
+from kpis.api import kpis_router
+from kpis.prometheus import KpiCollector
 from store import migrate
 from store.engine import make_engine
 from throughline.config import ServerSettings, Settings
@@ -63,6 +65,7 @@ def create_app(
         registry=registry,
     ).set_function(lambda: writer.queued)
     registry.register(StoreCollector(engine))
+    registry.register(KpiCollector(engine))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +87,11 @@ def create_app(
     policy = ingest_policy(settings)
     app.include_router(build_ingest_router(writer, metrics, verifier, policy))
     app.include_router(build_deals_router(engine, verifier, policy.token_required))
+    app.include_router(
+        kpis_router(engine, settings),
+        prefix="/api/v1",
+        dependencies=[Depends(read_guard(verifier, policy.token_required))],
+    )
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -12,7 +13,9 @@ from collector.auth import TokenVerifier
 from store import deal_queries
 
 
-def build_deals_router(engine: Engine, verifier: TokenVerifier, token_required: bool) -> APIRouter:
+def read_guard(verifier: TokenVerifier, token_required: bool) -> Callable[[Request], None]:
+    """A dependency that asks for a token with scope `read` (or `admin`) when required."""
+
     def require_read(request: Request) -> None:
         if token_required and not verifier.allows(request.headers.get("authorization"), "read"):
             raise HTTPException(
@@ -21,7 +24,12 @@ def build_deals_router(engine: Engine, verifier: TokenVerifier, token_required: 
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    router = APIRouter(prefix="/api/v1", tags=["deals"], dependencies=[Depends(require_read)])
+    return require_read
+
+
+def build_deals_router(engine: Engine, verifier: TokenVerifier, token_required: bool) -> APIRouter:
+    guard = read_guard(verifier, token_required)
+    router = APIRouter(prefix="/api/v1", tags=["deals"], dependencies=[Depends(guard)])
 
     @router.get("/deals", summary="Deals, paged by cursor; filter by stage, entity or an id")
     def list_deals(

@@ -58,7 +58,7 @@ class TrytonSession:
         self, http: httpx.Client, base_url: str, database: str, username: str, password: str
     ) -> None:
         self._http = http
-        self._url = f"{base_url.rstrip('/')}/{database}/"
+        self._url = f"{base_url.rstrip('/')}/{database}/rpc/"
         self._username = username
         self._password = password
         self._header: str | None = None
@@ -99,7 +99,7 @@ class TrytonSession:
 class TrytonRpc:
     def __init__(self, client: SystemClient, database: str) -> None:
         self._client = client
-        self._path = f"/{database}/"
+        self._path = f"/{database}/rpc/"
         self._context: dict[str, Any] | None = None
         self._ids = 0
 
@@ -144,6 +144,7 @@ class TrytonErp:
         self._guard = threading.Lock()
         self._company: int | None = None
         self._revenue: int | None = None
+        self._journal: int | None = None
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -195,6 +196,22 @@ class TrytonErp:
             self._revenue = int(found[0])
         return self._revenue
 
+    def _revenue_journal(self, attributes: Mapping[str, Any]) -> int:
+        if self._journal is None:
+            found = self.rpc.model(
+                "account.journal",
+                "search",
+                [("type", "=", "revenue")],
+                0,
+                1,
+                None,
+                attributes=attributes,
+            )
+            if not found:
+                raise FatalError("the Tryton database has no revenue journal")
+            self._journal = int(found[0])
+        return self._journal
+
     def find_posting(self, invoice_id: str, attributes: Mapping[str, Any]) -> str | None:
         """The posted invoice for our reference; a draft left by an interrupted run is
         posted now."""
@@ -213,6 +230,13 @@ class TrytonErp:
                 return str(row["id"])
         for row in rows:
             if row["state"] in ("draft", "validated"):
+                self.rpc.model(
+                    "account.invoice",
+                    "write",
+                    [row["id"]],
+                    {"journal": self._revenue_journal(attributes)},
+                    attributes=attributes,
+                )
                 self.rpc.model("account.invoice", "post", [row["id"]], attributes=attributes)
                 return str(row["id"])
         return None
@@ -237,8 +261,9 @@ class TrytonErp:
             header = {
                 k: v
                 for k, v in (values or {}).items()
-                if k in ("account", "journal", "invoice_address", "payment_term", "currency")
+                if k in ("account", "invoice_address", "payment_term") and v is not None
             }
+            header["journal"] = self._revenue_journal(attributes)
             [created] = self.rpc.model(
                 "account.invoice",
                 "create",

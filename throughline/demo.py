@@ -1,6 +1,6 @@
 """The demo on the embedded default: the sandbox firm with months of history synced by our
-connectors, then the firm live on its accelerated clock with the syncs, KPI refresh and
-retention running, the collector serving, and the dashboard, until Ctrl-C."""
+connectors, then the firm live on its accelerated clock with the syncs running, and
+`serve` (collector, KPI refresh, retention) and the dashboard, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from store.objects import Deal
 from throughline.config import Settings
-from throughline.runtime import PeriodicJob, run_worker, serve
+from throughline.runtime import run_worker, serve
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +51,21 @@ def build_history(settings: Settings, engine: Engine, console: Console, days: in
     )
 
 
-def refresh_kpis(settings: Settings, engine: Engine) -> Callable[[], object]:
-    from kpis.snapshots import KpiRefresher
+def ensure_demo_account(settings: Settings, engine: Engine, console: Console) -> None:
+    """A first run on loopback gets a `demo` / `demo` admin account for the dashboard."""
+    from store.access import User
+    from store.states import Role
+    from throughline.commands.users import add_user
 
-    refresher = KpiRefresher(engine, settings)
-    return lambda: refresher.refresh(dt.datetime.now(dt.UTC))
+    if settings.dashboard.host not in ("127.0.0.1", "localhost", "::1"):
+        return
+    with engine.connect() as conn:
+        if conn.execute(select(func.count()).select_from(User)).scalar_one():
+            return
+    add_user(engine, "demo", Role.ADMIN, "demo", dt.datetime.now(dt.UTC))
+    console.print(
+        "  dashboard sign-in: demo / demo (admin; created for loopback only)", highlight=False
+    )
 
 
 def run_demo(
@@ -68,8 +77,7 @@ def run_demo(
 
     if not _has_history(engine):
         build_history(settings, engine, console, settings.sandbox.history_days)
-    refresh = refresh_kpis(settings, engine)
-    refresh()
+    ensure_demo_account(settings, engine, console)
     live = LiveSandbox(sandbox_options(settings), settings.sandbox.speedup, dt.date.today())
     live.start()
     stop = threading.Event()
@@ -81,8 +89,6 @@ def run_demo(
         daemon=True,
     )
     worker.start()
-    kpi_job = PeriodicJob("kpis", settings.kpis.refresh_interval.timedelta, refresh)
-    kpi_job.start()
     env = dict(os.environ)
     if config_file is not None:
         env["THROUGHLINE_CONFIG"] = str(config_file.resolve())
@@ -107,7 +113,6 @@ def run_demo(
         serve(settings, engine)
     finally:
         stop.set()
-        kpi_job.stop()
         dashboard.send_signal(signal.SIGTERM)
         try:
             dashboard.wait(timeout=10)

@@ -19,6 +19,7 @@ from collector.exporter import build_tracer_provider
 from collector.metrics import CollectorMetrics
 from collector.span_writer import SpanWriter
 from connectors.tracing import wall_clock
+from kpis.snapshots import KpiRefresher
 from store import migrate
 from store.engine import make_engine
 from store.retention import PruneReport, RetentionPolicy, prune
@@ -134,6 +135,13 @@ def serve(settings: Settings, engine: Engine) -> None:
         "retention", settings.retention.interval.timedelta, lambda: run_retention(engine, settings)
     )
     retention.start()
+    refresher = KpiRefresher(engine, settings)
+    kpi_job = PeriodicJob(
+        "kpis",
+        settings.kpis.refresh_interval.timedelta,
+        lambda: refresher.refresh(dt.datetime.now(dt.UTC)),
+    )
+    kpi_job.start()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -157,8 +165,9 @@ def serve(settings: Settings, engine: Engine) -> None:
         thread.join(timeout=30)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        retention.stop()
-        retention.join(timeout=10)
+        for job in (retention, kpi_job):
+            job.stop()
+            job.join(timeout=10)
         engine.dispose()
     if not server.started:
         raise RuntimeError(

@@ -25,12 +25,13 @@ from sandbox.services import SYSTEMS, build_services
 from sandbox.world import World, day_start
 from store.states import System
 from tests.conftest import free_port
-from throughline.config import RateLimit, Settings, Systems
+from throughline.config import RateLimit, Settings, Systems, SystemSettings
 
 START = dt.date(2026, 1, 5)
 
 
-def sandbox_settings(urls: dict[str, str]) -> Settings:
+def sandbox_settings(urls: dict[str, str], erp: SystemSettings | None = None) -> Settings:
+    """Settings pointing at the sandbox; `erp` replaces its ERP (e.g. a Tryton server)."""
     base = Settings()
     systems = {
         s.value: base.systems.get(s).model_copy(
@@ -41,6 +42,8 @@ def sandbox_settings(urls: dict[str, str]) -> Settings:
         )
         for s in System
     }
+    if erp is not None:
+        systems["erp"] = erp
     return base.model_copy(update={"systems": Systems(**systems)})
 
 
@@ -72,7 +75,12 @@ class Firm:
 
 
 def start_firm(
-    directory: Path, engine: Engine, seed: int, horizon_days: int, faults: str = "none"
+    directory: Path,
+    engine: Engine,
+    seed: int,
+    horizon_days: int,
+    faults: str = "none",
+    erp: SystemSettings | None = None,
 ) -> Firm:
     clock = ManualClock(day_start(START) - dt.timedelta(hours=1))
     services = build_services(
@@ -94,7 +102,7 @@ def start_firm(
     writer.start()
     provider = build_tracer_provider("throughline-connectors", writer, metrics)
     connectors = build_connectors(
-        sandbox_settings(servers.urls),
+        sandbox_settings(servers.urls, erp),
         engine,
         provider.get_tracer("connectors"),
         clock=clock.now,
