@@ -200,9 +200,7 @@ def deal_detail(conn: Connection, deal_id: str, max_steps: int = 2000) -> DealDe
             ),
         ),
     ):
-        for row in conn.execute(
-            select(model).where(model.deal_id == deal_id).order_by(model.id)
-        ):
+        for row in conn.execute(select(model).where(model.deal_id == deal_id).order_by(model.id)):
             target.append(_plain(row, columns))
     for s in conn.execute(
         select(Span).where(Span.deal_id == deal_id).order_by(Span.start_unix_nano).limit(max_steps)
