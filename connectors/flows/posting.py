@@ -57,18 +57,34 @@ def streams(context: FlowContext) -> list[Stream]:
     ]
 
 
-def validate(invoice: dict[str, Any], schedule: dict[str, Any]) -> None:
+def validate(
+    invoice: dict[str, Any], schedule: dict[str, Any], charges: dict[str, dict[str, Any]]
+) -> None:
+    """Refuse an invoice that breaks its contract: no PO where the contract has one, a line
+    that bills a charge at another price or quantity than the validated charge, a retainer
+    fee that is not the contract's."""
     if schedule.get("po_number") and invoice.get("po_number") != schedule["po_number"]:
         raise ValidationFailed(
             f"invoice {invoice['id']} lacks the contract's PO {schedule['po_number']}"
         )
-    card = {line["role"]: money(line["unit_price"]) for line in schedule.get("rate_card") or []}
     for line in invoice.get("lines") or []:
-        role = line.get("role")
-        if role in card and money(line["unit_price"]) != card[role]:
+        charge_id = line.get("charge_id")
+        if charge_id is not None:
+            charge = charges.get(str(charge_id))
+            if charge is None:
+                raise ValidationFailed(f"invoice {invoice['id']} bills unknown charge {charge_id}")
+            for field in ("unit_price", "quantity"):
+                if money(line[field]) != money(charge[field]):
+                    raise ValidationFailed(
+                        f"invoice {invoice['id']} bills {line.get('description')} at "
+                        f"{field} {money(line[field])}, contract rate {money(charge[field])}"
+                    )
+        elif schedule.get("monthly_fee") and money(line["unit_price"]) != money(
+            schedule["monthly_fee"]
+        ):
             raise ValidationFailed(
-                f"invoice {invoice['id']} bills {role} at {money(line['unit_price'])}, "
-                f"contract rate {card[role]}"
+                f"invoice {invoice['id']} bills a fee of {money(line['unit_price'])}, "
+                f"contract rate {money(schedule['monthly_fee'])}"
             )
 
 
@@ -87,9 +103,16 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
         return StepResult(
             {"ar_posting_id": existing}, already_done=True, stage="posted", attributes=attributes
         )
-    schedule = billing.get("billing_schedules", str(invoice["billing_schedule_id"]), attributes)
+    schedule_id = str(invoice["billing_schedule_id"])
+    schedule = billing.get("billing_schedules", schedule_id, attributes)
+    charges = {
+        str(c["id"]): c
+        for c in billing.records(
+            "charges", {"billing_schedule_id": schedule_id}, attributes=attributes
+        )
+    }
     try:
-        validate(invoice, schedule)
+        validate(invoice, schedule, charges)
     except ValidationFailed as exc:
         observe(
             context.tracer,

@@ -19,7 +19,7 @@ from connectors.outbox import BackoffPolicy
 from connectors.wiring import Connectors, build_connectors
 from sandbox.clock import ManualClock
 from sandbox.faults import profile
-from sandbox.scenario import generate_firm
+from sandbox.scenario import ScenarioSettings, generate_firm
 from sandbox.servers import SandboxServers
 from sandbox.services import SYSTEMS, build_services
 from sandbox.world import World, day_start
@@ -81,18 +81,26 @@ def start_firm(
     horizon_days: int,
     faults: str = "none",
     erp: SystemSettings | None = None,
+    scenario: ScenarioSettings | None = None,
+    fault_overrides: dict[str, object] | None = None,
 ) -> Firm:
     clock = ManualClock(day_start(START) - dt.timedelta(hours=1))
     services = build_services(
         directory,
         seed=seed,
-        faults={s: profile(faults) for s in SYSTEMS},  # type: ignore[arg-type]
+        faults={
+            s: profile(faults).model_copy(update=fault_overrides or {})  # type: ignore[arg-type]
+            for s in SYSTEMS
+        },
         sim_clock=clock,
         wall_clock=clock,
         admin_key="test-admin",
     )
     world = World(
-        generate_firm(seed, START, horizon_days), services, clock, directory / "world.json"
+        generate_firm(seed, START, horizon_days, scenario),
+        services,
+        clock,
+        directory / "world.json",
     )
     world.setup()
     servers = SandboxServers(services, {s: free_port() for s in SYSTEMS})
