@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from collector.span_record import BILLABLE_ID, PAYMENT_ID, SpanRecord
+from collector.span_record import BILLABLE_ID, PAYMENT_ID, SpanRecord, parse_decimal
 from store.states import DealStage, InvoiceStage, ObjectType
 
 DEAL_RANK = {stage.value: n for n, stage in enumerate(DealStage)}
@@ -76,16 +76,6 @@ class Observation:
     details: Mapping[str, Any] = field(default_factory=dict)  # dimensions, quantity, rate...
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
-
-
 def observation_from_span(record: SpanRecord) -> Observation | None:
     """An OK span with a known `q2c.stage` is an observation; anything else is not."""
     if record.status != "ok" or record.stage not in KNOWN_STAGES:
@@ -116,7 +106,7 @@ def observation_from_span(record: SpanRecord) -> Observation | None:
         occurred_at=dt.datetime.fromtimestamp(record.end_unix_nano / 1e9, dt.UTC),
         deal_id=record.deal_id,
         ids=ids,
-        amount=_decimal(record.amount),
+        amount=parse_decimal(record.amount),
         currency=record.currency,
         source_system=record.system,
         trace_id=record.trace_id,
@@ -237,8 +227,8 @@ def new_billable(obs: Observation) -> Row:
     amount = obs.amount or Decimal("0")
     return {
         "kind": str(obs.details.get("kind", "time")),
-        "quantity": _decimal(obs.details.get("quantity")) or Decimal("1"),
-        "rate": _decimal(obs.details.get("rate")) or amount,
+        "quantity": parse_decimal(obs.details.get("quantity")) or Decimal("1"),
+        "rate": parse_decimal(obs.details.get("rate")) or amount,
         "amount": amount,
         "currency": obs.currency or "USD",
         "consultant": obs.details.get("consultant"),

@@ -56,16 +56,20 @@ def _text(value: Any, limit: int = 128) -> str | None:
     return text[:limit] if text else None
 
 
-def _amount(value: Any) -> str | None:
+def parse_decimal(value: Any) -> Decimal | None:
+    """A finite number from an attribute or event field, else None (never raises)."""
     if value is None or isinstance(value, bool):
         return None
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite():
-        return None
-    return str(amount.quantize(Decimal("0.01")))
+    return amount if amount.is_finite() else None
+
+
+def _amount(value: Any) -> str | None:
+    amount = parse_decimal(value)
+    return None if amount is None else str(amount.quantize(Decimal("0.01")))
 
 
 def _lifted(value: Any, limit: int = 128) -> str | None:
