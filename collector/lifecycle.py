@@ -119,7 +119,7 @@ def targets(observation: Observation) -> list[tuple[ObjectType, str]]:
     """The objects an observation is about, in the order they are applied."""
     stage, ids, deal = observation.stage, observation.ids, observation.deal_id
     out: list[tuple[ObjectType, str]] = []
-    if stage in ITEM_STAGES and "billable_item" in ids:
+    if "billable_item" in ids and (stage in ITEM_STAGES or stage == "invoiced"):
         out.append((ObjectType.BILLABLE_ITEM, ids["billable_item"]))
     elif stage in ITEM_STAGES or stage in INVOICE_STAGES:
         if "invoice" in ids:

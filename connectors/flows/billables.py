@@ -61,6 +61,30 @@ def _plan(context: FlowContext, kind: str, record: dict[str, Any]) -> Iterator[P
     )
 
 
+def _plan_invoiced(context: FlowContext, charge: dict[str, Any]) -> Iterator[Planned]:
+    """A charge billing invoiced: the billable item it came from is invoiced (what unbilled
+    WIP, leakage and time-to-invoice are measured by)."""
+    item = str(charge["source_reference"])
+    amount = money(charge["quantity"]) * money(charge["unit_price"])
+    yield Planned(
+        Step(
+            FLOW, "invoiced", System.BILLING, f"{FLOW}.invoiced:{charge['id']}", {"charge": charge}
+        ),
+        (
+            Observation(
+                "invoiced",
+                parse_time(charge.get("updated_at"), context.clock()),
+                {
+                    "q2c.billable.id": item,
+                    "q2c.invoice.id": str(charge.get("invoice_id") or ""),
+                    "q2c.system": "billing",
+                    "q2c.amount": str(money(amount)),
+                },
+            ),
+        ),
+    )
+
+
 def streams(context: FlowContext) -> list[Stream]:
     return [
         Stream(
@@ -77,7 +101,20 @@ def streams(context: FlowContext) -> list[Stream]:
             {"state": "approved"},
             lambda r: _plan(context, "milestone", r),
         ),
+        Stream(
+            "billing.invoiced_charges",
+            System.BILLING,
+            "charges",
+            {"status": "invoiced"},
+            lambda r: _plan_invoiced(context, r),
+        ),
     ]
+
+
+def record_invoiced(context: FlowContext, message: ClaimedMessage) -> StepResult:
+    """Nothing to write anywhere: the step records that billing invoiced the charge."""
+    charge = message.payload["charge"]
+    return StepResult({"charge_id": charge["id"], "invoice_id": charge.get("invoice_id")})
 
 
 def _workspace(context: FlowContext, workspace_id: str) -> dict[str, Any]:
@@ -177,4 +214,7 @@ def charge(context: FlowContext, message: ClaimedMessage) -> StepResult:
 
 
 def handlers(context: FlowContext) -> dict[tuple[str, str], Any]:
-    return {(FLOW, "charge"): lambda m: charge(context, m)}
+    return {
+        (FLOW, "charge"): lambda m: charge(context, m),
+        (FLOW, "invoiced"): lambda m: record_invoiced(context, m),
+    }

@@ -153,3 +153,20 @@ def test_an_event_that_names_only_its_invoice_finds_its_deal(engine: Engine) -> 
     )
     assert row(engine, Invoice, "I1").stage == "posted"
     assert row(engine, Deal, "D1").stage == "first_posted"
+
+
+def test_an_invoiced_billable_item_links_to_its_invoice_and_leaves_the_invoice_alone(
+    engine: Engine,
+) -> None:
+    from store.objects import BillableItem
+
+    apply(engine, obs("a", "billable_approved", 0, amount="900", billable_item="T1"))
+    apply(engine, obs("i", "invoiced", 24, invoice="I1", amount="5000"))
+    apply(engine, obs("b", "invoiced", 25, billable_item="T1", invoice="I1", amount="900"))
+    item = row(engine, BillableItem, "T1")
+    assert (item.stage, item.invoice_id, item.invoiced_at) == (
+        "invoiced",
+        "I1",
+        T0 + dt.timedelta(hours=25),
+    )
+    assert str(row(engine, Invoice, "I1").amount) == "5000.00"
