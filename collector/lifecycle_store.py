@@ -74,7 +74,9 @@ class LifecycleApplier:
             elif object_type is ObjectType.BILLABLE_ITEM:
                 rules.apply_billable(row, obs)
                 invoice = obs.ids.get("invoice")
-                if invoice and self._exists(ObjectType.INVOICE, invoice):
+                if invoice:
+                    # The invoice's own event may come later: hold its place until then.
+                    self._touch(ObjectType.INVOICE, invoice, obs)
                     row["invoice_id"] = invoice
             elif object_type is ObjectType.INVOICE:
                 if rules.apply_invoice(row, obs):

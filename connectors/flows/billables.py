@@ -28,6 +28,10 @@ def _billable(kind: str, record: dict[str, Any]) -> tuple[Decimal, Decimal, Deci
 
 
 def _plan(context: FlowContext, kind: str, record: dict[str, Any]) -> Iterator[Planned]:
+    if kind == "time":
+        workspace = _workspace(context, str(record["workspace_id"]))
+        if workspace["billing_mode"] != "time_and_materials":
+            return  # time on fixed-fee and retainer work is not billed by the hour
     item = str(record["id"])
     deal = record.get("deal_reference")
     quantity, rate, amount, _role = _billable(kind, record)
