@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.auth import TokenVerifier, is_loopback
+from collector.dead_letters_api import build_dead_letters_router
 from collector.deals_api import build_deals_router, read_guard
 from collector.metrics import CollectorMetrics
 from collector.receivers import IngestPolicy, build_ingest_router
@@ -87,6 +88,11 @@ def create_app(
     policy = ingest_policy(settings)
     app.include_router(build_ingest_router(writer, metrics, verifier, policy))
     app.include_router(build_deals_router(engine, verifier, policy.token_required))
+    app.include_router(
+        build_dead_letters_router(
+            engine, verifier, policy.token_required, read_guard(verifier, policy.token_required)
+        )
+    )
     app.include_router(
         kpis_router(engine, settings),
         prefix="/api/v1",
