@@ -265,7 +265,16 @@ def worker(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    erp: str = typer.Option(
+        "sandbox",
+        "--erp",
+        help="sandbox: the sandbox firm's ERP. tryton: a real Tryton ERP server, built under "
+        "./var/tryton on first use (needs the `tryton` extra).",
+    ),
+    tryton_port: int = typer.Option(8000, help="Port for trytond with --erp tryton."),
+) -> None:
     """Run the demo on the embedded default until Ctrl-C.
 
     Migrates the SQLite store under ./var; on the first run builds `sandbox.history_days`
@@ -276,11 +285,32 @@ def demo(ctx: typer.Context) -> None:
     from throughline.demo import run_demo
     from throughline.runtime import open_store
 
+    if erp not in ("sandbox", "tryton"):
+        raise typer.BadParameter(f"--erp {erp!r}: use sandbox or tryton")
     settings = ctx.obj.settings()
     engine = open_store(settings)
     migrate.upgrade(engine)
     console.print(f"[bold]Throughline demo[/] — store {_redact_url(settings.database.url)}")
-    run_demo(settings, engine, console, find_config_file(ctx.obj.config_path, os.environ))
+    tryton = None
+    if erp == "tryton":
+        from throughline.tryton_erp import TrytonUnavailable, start_tryton, with_tryton
+
+        console.print(
+            f"  starting the Tryton ERP on port {tryton_port} (first use builds its "
+            "database, about a minute)"
+        )
+        try:
+            tryton = start_tryton(Path("var/tryton").resolve(), tryton_port)
+        except TrytonUnavailable as exc:
+            errors.print(f"[red]{exc}[/]", highlight=False)
+            raise typer.Exit(1) from None
+        settings = with_tryton(settings, tryton_port)
+    try:
+        run_demo(settings, engine, console, find_config_file(ctx.obj.config_path, os.environ))
+    finally:
+        if tryton is not None:
+            tryton.terminate()
+            tryton.wait(timeout=30)
     console.print("demo stopped.")
 
 

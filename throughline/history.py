@@ -21,7 +21,7 @@ from sandbox.servers import SandboxServers
 from sandbox.world import World
 from store.engine import make_engine
 from store.states import System
-from throughline.config import RateLimit, Settings, Systems
+from throughline.config import RateLimit, Settings, Systems, TrytonAuth
 from throughline.runtime import tracer_provider
 
 # History runs as fast as the machine allows: the systems' rate limits are lifted and a
@@ -46,9 +46,13 @@ def _free_port(host: str) -> int:
 
 
 def settings_for_sandbox(settings: Settings, urls: dict[str, str], rate: float | None) -> Settings:
-    """`settings` with the systems pointed at `urls` (and their rate limits at `rate`)."""
+    """`settings` with the systems pointed at `urls` (and their rate limits at `rate`); a
+    real ERP (Tryton) configured in `settings` stays where it is."""
     systems = {}
     for system in System:
+        if isinstance(settings.systems.get(system).auth, TrytonAuth):
+            systems[system.value] = settings.systems.get(system)
+            continue
         update: dict[str, object] = {"base_url": AnyHttpUrl(urls[system.value])}
         if rate is not None:
             update["rate_limit"] = RateLimit(requests_per_second=rate, burst=int(rate))

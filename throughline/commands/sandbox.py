@@ -35,9 +35,9 @@ def sandbox_options(
     `systems.*`, so the connectors and the sandbox always agree."""
     from pydantic import SecretStr
 
-    from sandbox.runner import SandboxOptions
+    from sandbox.runner import DEFAULT_PORTS, SandboxOptions
     from store.states import System
-    from throughline.config import ApiKeyAuth, OAuth2Auth
+    from throughline.config import ApiKeyAuth, OAuth2Auth, TrytonAuth
 
     profile = faults or settings.sandbox.faults
     if profile not in PROFILES:
@@ -47,8 +47,11 @@ def sandbox_options(
     secrets: dict[str, str] = {}
     for system in System:
         config = settings.systems.get(system)
-        ports[system.value] = config.base_url.port or 80
         auth = config.auth
+        if isinstance(auth, TrytonAuth):  # a real ERP replaces the sandbox's: keep its port
+            ports[system.value] = DEFAULT_PORTS[system.value]
+            continue
+        ports[system.value] = config.base_url.port or 80
         secret: SecretStr | None = None
         if isinstance(auth, OAuth2Auth):
             secret = auth.client_secret
