@@ -146,4 +146,22 @@ class Payment(Base):
     __table_args__ = (Index(None, "invoice_id"), Index(None, "received_at"))
 
 
-__all__ = ["BillableItem", "Contract", "Deal", "Invoice", "Payment"]
+class Consultant(Base):
+    """A PSA user who books time; utilization divides approved hours by this capacity."""
+
+    __tablename__ = "consultants"
+
+    id: Mapped[ObjectId] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str | None] = mapped_column(String(64))
+    practice: Mapped[str | None] = mapped_column(String(64))
+    legal_entity: Mapped[str | None] = mapped_column(String(64))
+    weekly_capacity_hours: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[Timestamp]
+
+    __table_args__ = (Index(None, "practice", "legal_entity"),)
+
+
+__all__ = ["BillableItem", "Consultant", "Contract", "Deal", "Invoice", "Payment"]

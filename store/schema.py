@@ -12,8 +12,9 @@ from store.monitoring import (
     ProbeResult,
     Silence,
 )
-from store.objects import BillableItem, Contract, Deal, Invoice, Payment
+from store.objects import BillableItem, Consultant, Contract, Deal, Invoice, Payment
 from store.outbox import DeadLetter, Replay, SyncAttempt, SyncCursor, SyncMessage
+from store.scheduling import JobRun, SchedulerJob
 from store.telemetry import LifecycleEvent, Span
 
 __all__ = [
@@ -23,16 +24,19 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BillableItem",
+    "Consultant",
     "Contract",
     "DeadLetter",
     "Deal",
     "Invoice",
+    "JobRun",
     "KpiSnapshot",
     "LifecycleEvent",
     "Payment",
     "ProbeFinding",
     "ProbeResult",
     "Replay",
+    "SchedulerJob",
     "Silence",
     "Span",
     "SyncAttempt",

@@ -106,6 +106,13 @@ class ProbeStatus(enum.StrEnum):
     FAIL = "fail"
 
 
+class JobRunStatus(enum.StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
 class ProbeKind(enum.StrEnum):
     HEALTH = "health"
     RECONCILIATION = "reconciliation"
