@@ -75,6 +75,11 @@ def create_app(service: SystemService) -> FastAPI:
                     "too many requests",
                     **{"Retry-After": retry_after_header(wait)},
                 )
+            response = await call_next(request)
+            # Headroom, as most SaaS APIs report it, so health probes can warn before 429s.
+            response.headers["X-RateLimit-Limit"] = str(config.rate_limit_burst)
+            response.headers["X-RateLimit-Remaining"] = str(service.limiter.remaining(caller))
+            return response
         return await call_next(request)
 
     @app.get("/healthz", tags=["health"])

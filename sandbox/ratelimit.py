@@ -37,6 +37,12 @@ class RateLimiter:
                 return 0.0
             return (1.0 - bucket.tokens) / rate
 
+    def remaining(self, caller: str) -> int:
+        """Whole requests left in the caller's bucket (sent as `X-RateLimit-Remaining`)."""
+        with self._lock:
+            bucket = self._buckets.get(caller)
+            return int(bucket.tokens) if bucket is not None else 0
+
 
 def retry_after_header(wait_seconds: float) -> str:
     """Retry-After takes whole seconds; round up so a client that obeys it gets through."""
