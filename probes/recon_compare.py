@@ -1,0 +1,888 @@
+"""The reconciliation comparisons on frames (see `probes.recon_frames`): vectorised merges
+and group-bys over whole collections, one `Finding` built per mismatching record only.
+Money is in integer cents; a grace is what a sync may still legitimately be doing (the
+stage SLAs of DESIGN.md), counted from the source record's own time to `now`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from probes.base import Finding
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Grace:
+    """How long each sync may legitimately lag its source before a gap is drift."""
+
+    intake: dt.timedelta = dt.timedelta(hours=24)  # won deal -> contract request in CLM
+    provisioning: dt.timedelta = dt.timedelta(hours=24)  # executed -> customer, project
+    scheduling: dt.timedelta = dt.timedelta(hours=48)  # executed -> billing schedule
+    amendment: dt.timedelta = dt.timedelta(hours=24)  # amendment -> schedule updated
+    charge: dt.timedelta = dt.timedelta(hours=24)  # approved billable -> charge
+    billing_cycle: dt.timedelta = dt.timedelta(days=31 + 3)  # charge -> invoiced (cycle + 3 d)
+    posting: dt.timedelta = dt.timedelta(hours=1)  # invoiced -> posted (the posting SLA)
+    cash: dt.timedelta = dt.timedelta(hours=24)  # ERP payment -> cash collected
+
+
+@dataclass
+class Result:
+    findings: list[Finding] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def detail(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for finding in self.findings:
+            kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+        return {"by_kind": kinds, "by_entity_currency": self.summary, **self.counts}
+
+
+def money(value: Any) -> Decimal | None:
+    """Integer cents as a Decimal amount."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON: NA as None, numpy scalars as Python, timestamps as ISO text."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def findings(
+    frame: pd.DataFrame,
+    kind: str,
+    object_type: str,
+    id_column: str,
+    system: str,
+    *,
+    deal: str | None = "deal_id",
+    amount: str | None = None,
+    currency: str | None = "currency",
+    detail: Mapping[str, str] | None = None,
+    money_detail: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """One Finding per row of `frame` (the mismatches only). `detail` maps a detail key to
+    a column; `money_detail` the same for columns in cents, shown as amounts."""
+    if frame.empty:
+        return []
+    plain = detail or {}
+    monies = money_detail or {}
+    columns = [id_column, *plain.values(), *monies.values()]
+    for extra in (deal, amount, currency):
+        if extra is not None:
+            columns.append(extra)
+    rows = frame[list(dict.fromkeys(columns))].to_dict("records")
+    out = []
+    for row in rows:
+        info: dict[str, Any] = {key: _plain(row[col]) for key, col in plain.items()}
+        for key, col in monies.items():
+            value = money(row[col])
+            info[key] = None if value is None else str(value)
+        out.append(
+            Finding(
+                kind=kind,
+                object_type=object_type,
+                object_id=_plain(row[id_column]),
+                deal_id=_plain(row[deal]) if deal is not None else None,
+                system=system,
+                amount=money(row[amount]) if amount is not None else None,
+                currency=_plain(row[currency]) if currency is not None else None,
+                detail=info,
+            )
+        )
+    return out
+
+
+def differs(left: pd.Series, right: pd.Series) -> pd.Series:
+    """Row-wise inequality where a missing value equals only a missing value."""
+    lna, rna = left.isna(), right.isna()
+    both = ~lna & ~rna
+    unequal = pd.Series(False, index=left.index)
+    if both.any():
+        unequal[both] = (
+            left[both].astype(object).to_numpy() != right[both].astype(object).to_numpy()
+        )
+    return unequal | (lna != rna)
+
+
+def summary(
+    sides: Mapping[str, pd.DataFrame],
+    keys: Sequence[str] = ("legal_entity", "currency"),
+    amount: str | None = "amount",
+) -> list[dict[str, Any]]:
+    """Count (and amount) per legal entity and currency on each side, side by side."""
+    merged: pd.DataFrame | None = None
+    for name, frame in sides.items():
+        grouped = frame.groupby(list(keys), dropna=False)
+        part = grouped.size().rename(f"{name}_count").to_frame()
+        if amount is not None and amount in frame.columns:
+            part[f"{name}_amount"] = grouped[amount].sum(min_count=1)
+        merged = part if merged is None else merged.join(part, how="outer")
+    if merged is None:
+        return []
+    out = []
+    for key, row in merged.sort_index().iterrows():
+        values = key if isinstance(key, tuple) else (key,)
+        entry: dict[str, Any] = {k: _plain(v) for k, v in zip(keys, values, strict=True)}
+        for column, value in row.items():
+            name = str(column)
+            if name.endswith("_amount"):
+                amt = money(value)
+                entry[name] = None if amt is None else str(amt)
+            else:
+                entry[name] = 0 if pd.isna(value) else int(value)
+        out.append(entry)
+    return out
+
+
+def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Series:
+    """Past its grace: a missing time counts as long past (nothing says it is recent)."""
+    return (moments + grace <= now).fillna(True).astype(bool)
+
+
+def _isin(values: pd.Series, keys: Iterable[Any]) -> pd.Series:
+    return values.isin(list(keys) if not isinstance(keys, pd.Series | list) else keys)
+
+
+# --- won deals vs contracts vs ERP customers vs PSA projects -----------------------------------
+
+
+def deals_downstream(
+    deals: pd.DataFrame,
+    accounts: pd.DataFrame,
+    contracts: pd.DataFrame,
+    customers: pd.DataFrame,
+    projects: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    grace: Grace,
+) -> Result:
+    result = Result()
+    deals = deals.merge(accounts[["account_id", "legal_entity"]], on="account_id", how="left")
+    # won deal -> contract (request) in CLM
+    by_deal = contracts.drop_duplicates("deal_id")
+    linked = deals.merge(
+        by_deal[["deal_id", "contract_id", "status", "value", "currency"]].rename(
+            columns={"value": "contract_value", "currency": "contract_currency"}
+        ),
+        on="deal_id",
+        how="left",
+    )
+    missing = linked[linked.contract_id.isna() & _past(linked.won_at, grace.intake, now)]
+    result.findings += findings(
+        missing,
+        "contract_missing",
+        "deal",
+        "deal_id",
+        "clm",
+        amount="amount",
+        detail={"won_at": "won_at", "account_id": "account_id", "legal_entity": "legal_entity"},
+    )
+    executed = contracts[contracts.status == "executed"]
+    orphans = contracts[~contracts.deal_id.isin(deals.deal_id)]
+    result.findings += findings(
+        orphans,
+        "orphan_contract",
+        "contract",
+        "contract_id",
+        "clm",
+        amount="value",
+        detail={"status": "status", "crm_opportunity_id": "deal_id"},
+    )
+    both = linked[linked.status == "executed"]
+    value_off = both[differs(both.amount, both.contract_value)]
+    result.findings += findings(
+        value_off,
+        "contract_value_mismatch",
+        "deal",
+        "deal_id",
+        "clm",
+        amount="amount",
+        detail={"contract_id": "contract_id", "contract_currency": "contract_currency"},
+        money_detail={"crm_amount": "amount", "clm_value": "contract_value"},
+    )
+    currency_off = both[differs(both.currency, both.contract_currency)]
+    result.findings += findings(
+        currency_off,
+        "contract_currency_mismatch",
+        "deal",
+        "deal_id",
+        "clm",
+        amount="amount",
+        detail={
+            "contract_id": "contract_id",
+            "crm_currency": "currency",
+            "clm_currency": "contract_currency",
+        },
+    )
+    # executed contract -> ERP customer of its account
+    due = executed[_past(executed.executed_at, grace.provisioning, now)]
+    no_customer = due[~due.account_id.isin(customers.account_id)]
+    result.findings += findings(
+        no_customer,
+        "customer_missing",
+        "contract",
+        "contract_id",
+        "erp",
+        amount="value",
+        detail={"crm_account_id": "account_id", "executed_at": "executed_at"},
+    )
+    orphan_customers = customers[~customers.account_id.isin(contracts.account_id)]
+    result.findings += findings(
+        orphan_customers,
+        "orphan_customer",
+        "customer",
+        "customer_id",
+        "erp",
+        deal=None,
+        detail={"crm_account_id": "account_id", "legal_entity": "legal_entity"},
+    )
+    # executed contract -> PSA project
+    no_project = due[~due.contract_id.isin(projects.contract_id)]
+    result.findings += findings(
+        no_project,
+        "project_missing",
+        "contract",
+        "contract_id",
+        "psa",
+        amount="value",
+        detail={"executed_at": "executed_at", "legal_entity": "legal_entity"},
+    )
+    active = projects[projects.status != "closed"]
+    orphan_projects = active[~active.contract_id.isin(executed.contract_id)]
+    result.findings += findings(
+        orphan_projects.assign(amount=orphan_projects.price),
+        "orphan_project",
+        "project",
+        "project_id",
+        "psa",
+        amount="amount",
+        detail={"contract_id": "contract_id", "status": "status"},
+    )
+    paired = projects.merge(
+        executed[["contract_id", "value", "currency"]].rename(
+            columns={"currency": "contract_currency"}
+        ),
+        on="contract_id",
+    )
+    off = paired[
+        differs(paired.price, paired.value) | differs(paired.currency, paired.contract_currency)
+    ]
+    result.findings += findings(
+        off,
+        "project_value_mismatch",
+        "project",
+        "project_id",
+        "psa",
+        amount="price",
+        detail={
+            "contract_id": "contract_id",
+            "psa_currency": "currency",
+            "clm_currency": "contract_currency",
+        },
+        money_detail={"psa_price": "price", "clm_value": "value"},
+    )
+    result.summary = _deal_summary(deals, executed, projects, customers)
+    result.counts = {
+        "won_deals": len(deals),
+        "contracts": len(contracts),
+        "customers": len(customers),
+        "projects": len(projects),
+    }
+    return result
+
+
+def _deal_summary(
+    deals: pd.DataFrame,
+    executed: pd.DataFrame,
+    projects: pd.DataFrame,
+    customers: pd.DataFrame,
+) -> list[dict[str, Any]]:
+    return summary(
+        {
+            "crm_won": deals,
+            "clm_executed": executed.rename(columns={"value": "amount"}),
+            "psa_projects": projects.rename(columns={"price": "amount"}),
+            "erp_customers": customers,
+        }
+    )
+
+
+# --- executed contracts vs billing schedules ---------------------------------------------------
+
+
+def contracts_vs_schedules(
+    contracts: pd.DataFrame,
+    terms: pd.DataFrame,
+    contract_rates: pd.DataFrame,
+    contract_milestones: pd.DataFrame,
+    schedules: pd.DataFrame,
+    schedule_rates: pd.DataFrame,
+    projects: pd.DataFrame,
+    milestones: pd.DataFrame,
+    charges: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    grace: Grace,
+    billing_models: Mapping[str, str],
+) -> Result:
+    result = Result()
+    executed = contracts[contracts.status == "executed"]
+    by_contract = schedules.drop_duplicates("contract_id")
+    pair = executed.merge(
+        by_contract.rename(
+            columns={
+                "currency": "schedule_currency",
+                "billing_model": "schedule_model",
+                "deal_id": "schedule_deal_id",
+                "status": "schedule_status",
+                "cap": "schedule_cap",
+                "po_number": "schedule_po",
+                "monthly_fee": "schedule_fee",
+                "term_months": "schedule_term",
+            }
+        ),
+        on="contract_id",
+        how="left",
+    )
+    missing = pair[pair.schedule_id.isna() & _past(pair.executed_at, grace.scheduling, now)]
+    result.findings += findings(
+        missing,
+        "schedule_missing",
+        "contract",
+        "contract_id",
+        "billing",
+        amount="value",
+        detail={"executed_at": "executed_at", "legal_entity": "legal_entity"},
+    )
+    orphans = schedules[
+        (schedules.status != "cancelled") & ~schedules.contract_id.isin(executed.contract_id)
+    ]
+    result.findings += findings(
+        orphans,
+        "orphan_schedule",
+        "billing_schedule",
+        "schedule_id",
+        "billing",
+        detail={"contract_id": "contract_id"},
+    )
+    cancelled = contracts[contracts.status == "cancelled"]
+    still = schedules[
+        (schedules.status == "active") & schedules.contract_id.isin(cancelled.contract_id)
+    ]
+    result.findings += findings(
+        still,
+        "schedule_not_cancelled",
+        "billing_schedule",
+        "schedule_id",
+        "billing",
+        detail={"contract_id": "contract_id"},
+    )
+    pair = pair[pair.schedule_id.notna()].merge(terms, on="contract_id", how="left")
+    # An amendment signed within its grace may not have reached billing yet.
+    settled = pair[_past(pair.amended_at, grace.amendment, now) | pair.amended_at.isna()]
+    expected_model = settled.billing_model.map(dict(billing_models))
+    checks: list[tuple[str, str, str, bool]] = [
+        ("currency_mismatch", "currency", "schedule_currency", False),
+        ("billing_model_mismatch", "expected_model", "schedule_model", False),
+        ("cap_mismatch", "cap", "schedule_cap", True),
+        ("po_mismatch", "po_number", "schedule_po", False),
+        ("monthly_fee_mismatch", "monthly_fee", "schedule_fee", True),
+        ("term_mismatch", "term_months", "schedule_term", False),
+    ]
+    settled = settled.assign(expected_model=expected_model)
+    for kind, contract_col, schedule_col, is_money in checks:
+        off = settled[differs(settled[contract_col], settled[schedule_col])]
+        result.findings += findings(
+            off,
+            kind,
+            "contract",
+            "contract_id",
+            "billing",
+            amount="value",
+            detail={"schedule_id": "schedule_id"}
+            | ({} if is_money else {"clm": contract_col, "billing": schedule_col}),
+            money_detail={"clm": contract_col, "billing": schedule_col} if is_money else None,
+        )
+    # rate cards, role by role
+    rates = contract_rates[contract_rates.contract_id.isin(settled.contract_id)].merge(
+        settled[["contract_id", "schedule_id", "deal_id", "currency"]], on="contract_id"
+    )
+    billed = schedule_rates[schedule_rates.schedule_id.isin(settled.schedule_id)]
+    lines = rates.merge(
+        billed, on=["schedule_id", "role"], how="outer", suffixes=("_clm", "_billing")
+    )
+    lines = lines.merge(
+        settled[["schedule_id", "contract_id", "deal_id", "currency"]],
+        on="schedule_id",
+        how="left",
+        suffixes=("", "_s"),
+    )
+    lines["contract_id"] = lines.contract_id.fillna(lines.contract_id_s)
+    lines["deal_id"] = lines.deal_id.fillna(lines.deal_id_s)
+    lines["currency"] = lines.currency.fillna(lines.currency_s)
+    rate_off = lines[differs(lines.rate_clm, lines.rate_billing)]
+    result.findings += findings(
+        rate_off,
+        "rate_mismatch",
+        "contract",
+        "contract_id",
+        "billing",
+        amount="rate_clm",
+        detail={"schedule_id": "schedule_id", "role": "role"},
+        money_detail={"clm_rate": "rate_clm", "billing_rate": "rate_billing"},
+    )
+    # milestones: contract amount vs the PSA milestone and the billing charge for it
+    ms = contract_milestones.merge(
+        executed[["contract_id", "deal_id", "executed_at"]], on="contract_id"
+    )
+    ms = ms[ms.contract_id.isin(projects.contract_id)]
+    psa = milestones.merge(projects[["project_id", "contract_id"]], on="project_id")
+    ms = ms.merge(
+        psa[["contract_id", "milestone_id", "item_id", "price"]],
+        on=["contract_id", "milestone_id"],
+        how="left",
+    )
+    gone = ms[ms.item_id.isna() & _past(ms.executed_at, grace.provisioning, now)]
+    result.findings += findings(
+        gone,
+        "milestone_missing",
+        "contract",
+        "contract_id",
+        "psa",
+        amount="amount",
+        detail={"milestone_id": "milestone_id"},
+    )
+    ms = ms[ms.item_id.notna()].merge(
+        charges[["item_id", "charge_id", "quantity", "unit_price"]], on="item_id", how="left"
+    )
+    ms["charged"] = (ms.quantity * ms.unit_price / 100).round().astype("Int64")
+    off = ms[differs(ms.amount, ms.price) | (ms.charge_id.notna() & differs(ms.amount, ms.charged))]
+    result.findings += findings(
+        off,
+        "milestone_amount_mismatch",
+        "contract",
+        "contract_id",
+        "psa",
+        amount="amount",
+        detail={"milestone_id": "milestone_id", "psa_item_id": "item_id", "charge_id": "charge_id"},
+        money_detail={"clm_amount": "amount", "psa_amount": "price", "billing_amount": "charged"},
+    )
+    result.summary = summary(
+        {
+            "clm_executed": executed.rename(columns={"value": "amount"}),
+            "billing_schedules": schedules.merge(
+                executed[["contract_id", "legal_entity"]], on="contract_id", how="left"
+            ),
+        }
+    )
+    result.counts = {
+        "executed_contracts": len(executed),
+        "schedules": len(schedules),
+        "awaiting_amendment": int(len(pair) - len(settled)),
+    }
+    return result
+
+
+# --- approved billable time vs billed quantity (leakage) --------------------------------------
+
+
+def billable_vs_billed(
+    time: pd.DataFrame,
+    milestones: pd.DataFrame,
+    projects: pd.DataFrame,
+    charges: pd.DataFrame,
+    schedules: pd.DataFrame,
+    lines: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    grace: Grace,
+    refused_items: Collection[str],
+    refused_invoices: Collection[str],
+) -> Result:
+    result = Result()
+    info = projects[["project_id", "contract_id", "deal_id", "legal_entity", "currency"]]
+    hourly = projects.project_id[projects.billing_mode == "time_and_materials"]
+    entries = time[time.project_id.isin(hourly)].merge(info, on="project_id")
+    # hundredths of an hour, as the connector rounds them; amount in cents
+    entries["hours"] = (entries.minutes * 100 / 60).round().astype("Int64")
+    entries["amount"] = (entries.hours * entries.rate / 100).round().astype("Int64")
+    approved_ms = milestones[milestones.state == "approved"].merge(info, on="project_id")
+    approved_ms = approved_ms.assign(hours=100, rate=approved_ms.price, amount=approved_ms.price)
+    items = pd.concat(
+        [entries.assign(kind="time"), approved_ms.assign(kind="milestone", role=None)],
+        ignore_index=True,
+    )[
+        [
+            "item_id",
+            "kind",
+            "project_id",
+            "contract_id",
+            "deal_id",
+            "legal_entity",
+            "currency",
+            "role",
+            "hours",
+            "rate",
+            "amount",
+            "approved_at",
+        ]
+    ]
+    refused = items.item_id.isin(list(refused_items))
+    billed = items.merge(
+        charges[["item_id", "charge_id", "quantity", "unit_price", "status", "invoice_id"]],
+        on="item_id",
+        how="left",
+    )
+    unbilled = billed[
+        billed.charge_id.isna()
+        & ~billed.item_id.isin(list(refused_items))
+        & _past(billed.approved_at, grace.charge, now)
+    ]
+    for kind, name in (("time", "unbilled_time"), ("milestone", "unbilled_milestone")):
+        part = unbilled[unbilled.kind == kind]
+        result.findings += findings(
+            part,
+            name,
+            "billable_item",
+            "item_id",
+            "billing",
+            amount="amount",
+            detail={"project_id": "project_id", "contract_id": "contract_id", "role": "role"},
+            money_detail={"approved_hours": "hours"},
+        )
+    charged = billed[billed.charge_id.notna()].copy()
+    charged["billed_amount"] = (charged.quantity * charged.unit_price / 100).round().astype("Int64")
+    charged["leaked"] = charged.amount - charged.billed_amount
+    off_quantity = charged[differs(charged.hours, charged.quantity)]
+    result.findings += findings(
+        off_quantity,
+        "quantity_mismatch",
+        "billable_item",
+        "item_id",
+        "billing",
+        amount="leaked",
+        detail={"charge_id": "charge_id", "kind": "kind", "role": "role"},
+        money_detail={"approved_hours": "hours", "charged_hours": "quantity"},
+    )
+    off_rate = charged[differs(charged.rate, charged.unit_price)]
+    result.findings += findings(
+        off_rate,
+        "rate_mismatch",
+        "billable_item",
+        "item_id",
+        "billing",
+        amount="leaked",
+        detail={"charge_id": "charge_id", "kind": "kind", "role": "role"},
+        money_detail={"psa_rate": "rate", "billing_rate": "unit_price"},
+    )
+    # charged but never invoiced past the billing cycle and its grace
+    live = schedules.schedule_id[schedules.status == "active"]
+    stale = charges[
+        (charges.status == "pending")
+        & charges.schedule_id.isin(live)
+        & _past(charges.created_at, grace.billing_cycle, now)
+    ].merge(
+        schedules[["schedule_id", "contract_id", "deal_id", "currency"]],
+        on="schedule_id",
+    )
+    stale = stale.assign(amount=(stale.quantity * stale.unit_price / 100).round().astype("Int64"))
+    result.findings += findings(
+        stale,
+        "uninvoiced_charge",
+        "charge",
+        "charge_id",
+        "billing",
+        amount="amount",
+        detail={"psa_item_id": "item_id", "created_at": "created_at", "contract_id": "contract_id"},
+    )
+    # the invoice line billing a charge must bill its quantity at its price
+    invoiced = lines[~lines.invoice_id.isin(list(refused_invoices))].merge(
+        charges[["charge_id", "item_id", "schedule_id", "quantity", "unit_price"]],
+        on="charge_id",
+        how="left",
+    )
+    invoiced = invoiced.merge(
+        schedules[["schedule_id", "deal_id", "currency"]], on="schedule_id", how="left"
+    )
+    invoiced["leaked"] = (
+        (
+            (
+                invoiced.quantity * invoiced.unit_price
+                - invoiced.line_quantity * invoiced.line_unit_price
+            )
+            / 100
+        )
+        .round()
+        .astype("Int64")
+    )
+    line_off = invoiced[
+        differs(invoiced.quantity, invoiced.line_quantity)
+        | differs(invoiced.unit_price, invoiced.line_unit_price)
+    ]
+    result.findings += findings(
+        line_off,
+        "invoice_line_mismatch",
+        "invoice",
+        "invoice_id",
+        "billing",
+        amount="leaked",
+        detail={"charge_id": "charge_id", "psa_item_id": "item_id"},
+        money_detail={
+            "charged_hours": "quantity",
+            "invoiced_hours": "line_quantity",
+            "charged_price": "unit_price",
+            "invoiced_price": "line_unit_price",
+        },
+    )
+    result.summary = summary(
+        {
+            "psa_approved": items,
+            "billing_charged": charged.assign(amount=charged.billed_amount),
+        }
+    )
+    result.counts = {
+        "approved_items": len(items),
+        "charges": len(charges),
+        "refused_by_validation": int(refused.sum()),
+    }
+    return result
+
+
+# --- invoices in billing vs AR postings in ERP ---------------------------------------------------
+
+
+def invoices_vs_postings(
+    invoices: pd.DataFrame,
+    postings: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    grace: Grace,
+    refused: Collection[str] = (),
+) -> Result:
+    """Every released invoice posted exactly once, with its amount and currency."""
+    result = Result()
+    entity = customers.set_index("customer_id").legal_entity
+    released = invoices[~invoices.status.isin(["draft", "cancelled", "void"])]
+    per_invoice = postings.invoice_id.value_counts()
+    posted_n = released.invoice_id.map(per_invoice).fillna(0).astype("int64")
+    held = released.invoice_id.isin(list(refused)) if len(refused) else False
+    never = released[(posted_n == 0) & ~held & _past(released.issued_at, grace.posting, now)]
+    result.findings += findings(
+        never,
+        "never_posted",
+        "invoice",
+        "invoice_id",
+        "erp",
+        amount="amount",
+        detail={"issued_at": "issued_at", "customer_id": "customer_id"},
+    )
+    twice_ids = per_invoice.index[per_invoice.to_numpy() > 1]
+    if len(twice_ids):
+        dup = postings[postings.invoice_id.isin(twice_ids)].sort_values("posting_id")
+        listed = dup.groupby("invoice_id", sort=False).posting_id.agg(list).rename("posting_ids")
+        twice = released.merge(listed, left_on="invoice_id", right_index=True)
+        twice = twice.assign(times=twice.posting_ids.str.len())
+        result.findings += findings(
+            twice,
+            "posted_twice",
+            "invoice",
+            "invoice_id",
+            "erp",
+            amount="amount",
+            detail={"posting_ids": "posting_ids", "times_posted": "times"},
+        )
+    pairs = released[["invoice_id", "deal_id", "currency", "amount"]].merge(
+        postings[["invoice_id", "posting_id", "currency", "amount"]],
+        on="invoice_id",
+        suffixes=("", "_erp"),
+    )
+    amount_off = pairs[pairs.amount.to_numpy() != pairs.amount_erp.to_numpy()]
+    result.findings += findings(
+        amount_off,
+        "amount_mismatch",
+        "invoice",
+        "invoice_id",
+        "erp",
+        amount="amount",
+        detail={"posting_id": "posting_id"},
+        money_detail={"billing_amount": "amount", "erp_amount": "amount_erp"},
+    )
+    currency_off = pairs[pairs.currency.to_numpy() != pairs.currency_erp.to_numpy()]
+    result.findings += findings(
+        currency_off,
+        "currency_mismatch",
+        "invoice",
+        "invoice_id",
+        "erp",
+        amount="amount",
+        detail={
+            "posting_id": "posting_id",
+            "billing_currency": "currency",
+            "erp_currency": "currency_erp",
+        },
+    )
+    orphans = postings[~postings.invoice_id.isin(invoices.invoice_id)]
+    result.findings += findings(
+        orphans,
+        "orphan_posting",
+        "ar_posting",
+        "posting_id",
+        "erp",
+        amount="amount",
+        detail={"billing_invoice_id": "invoice_id", "customer_id": "customer_id"},
+    )
+    result.summary = summary(
+        {
+            "billing": released.assign(legal_entity=released.customer_id.map(entity)),
+            "erp": postings.assign(legal_entity=postings.customer_id.map(entity)),
+        }
+    )
+    result.counts = {
+        "invoices": len(released),
+        "postings": len(postings),
+        "refused_by_validation": int(released.invoice_id.isin(list(refused)).sum()),
+        "within_posting_sla": int(
+            ((posted_n == 0) & ~_past(released.issued_at, grace.posting, now)).sum()
+        ),
+    }
+    return result
+
+
+# --- payments in ERP vs cash collected ---------------------------------------------------------
+
+
+def payments_vs_cash(
+    payments: pd.DataFrame,
+    postings: pd.DataFrame,
+    customers: pd.DataFrame,
+    store_payments: pd.DataFrame,
+    store_invoices: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    grace: Grace,
+) -> Result:
+    """ERP payments against what the store holds as collected, and against their own
+    receivables (a paid posting its payments do not cover)."""
+    result = Result()
+    entity = customers.set_index("customer_id").legal_entity
+    pays = payments.merge(
+        postings[["posting_id", "amount", "currency", "status", "remaining", "customer_id"]],
+        on="posting_id",
+        how="left",
+        suffixes=("", "_posting"),
+    )
+    orphans = pays[pays.amount_posting.isna()]
+    result.findings += findings(
+        orphans,
+        "orphan_payment",
+        "payment",
+        "payment_id",
+        "erp",
+        amount="amount",
+        detail={"ar_posting_id": "posting_id", "invoice_id": "invoice_id"},
+    )
+    currency_off = pays[pays.amount_posting.notna() & differs(pays.currency, pays.currency_posting)]
+    result.findings += findings(
+        currency_off,
+        "payment_currency_mismatch",
+        "payment",
+        "payment_id",
+        "erp",
+        amount="amount",
+        detail={
+            "ar_posting_id": "posting_id",
+            "payment_currency": "currency",
+            "posting_currency": "currency_posting",
+        },
+    )
+    due = pays[_past(pays.paid_at, grace.cash, now)]
+    recorded = due.merge(store_payments, on="payment_id", how="left")
+    unrecorded = recorded[recorded.store_invoice_id.isna()]
+    result.findings += findings(
+        unrecorded,
+        "payment_not_recorded",
+        "payment",
+        "payment_id",
+        "erp",
+        amount="amount",
+        detail={"invoice_id": "invoice_id", "ar_posting_id": "posting_id", "paid_at": "paid_at"},
+    )
+    known = recorded[recorded.store_invoice_id.notna()]
+    wrong = known[
+        differs(known.amount, known.store_amount)
+        | differs(known.invoice_id, known.store_invoice_id)
+    ]
+    result.findings += findings(
+        wrong,
+        "payment_amount_mismatch",
+        "payment",
+        "payment_id",
+        "erp",
+        amount="amount",
+        detail={"invoice_id": "invoice_id", "store_invoice_id": "store_invoice_id"},
+        money_detail={"erp_amount": "amount", "store_amount": "store_amount"},
+    )
+    # the store's collected cash per invoice against the ERP's payments, once all settled
+    recent = set(pays.invoice_id[~_past(pays.paid_at, grace.cash, now)])
+    erp_paid = pays.groupby("invoice_id").amount.sum().rename("erp_paid")
+    cash = store_invoices[(store_invoices.store_paid.fillna(0) > 0)].merge(
+        erp_paid, left_on="invoice_id", right_index=True, how="left"
+    )
+    cash = cash[~cash.invoice_id.isin(recent)]
+    cash["erp_paid"] = cash.erp_paid.fillna(0).astype("Int64")
+    cash_off = cash[differs(cash.store_paid, cash.erp_paid)]
+    result.findings += findings(
+        cash_off.assign(currency=None),
+        "cash_without_payment",
+        "invoice",
+        "invoice_id",
+        "erp",
+        deal="store_deal_id",
+        amount="store_paid",
+        money_detail={"store_collected": "store_paid", "erp_paid": "erp_paid"},
+        detail={"store_stage": "store_stage"},
+    )
+    # a posting the ERP marks paid must be covered by its payments, and vice versa
+    per_posting = pays.groupby("posting_id").amount.sum().rename("paid_total")
+    ledger = postings.merge(per_posting, left_on="posting_id", right_index=True, how="left")
+    ledger["paid_total"] = ledger.paid_total.fillna(0).astype("Int64")
+    full = ledger.paid_total >= ledger.amount
+    status_off = ledger[((ledger.status == "paid") & ~full) | ((ledger.status == "open") & full)]
+    result.findings += findings(
+        status_off,
+        "paid_status_mismatch",
+        "ar_posting",
+        "posting_id",
+        "erp",
+        amount="amount",
+        detail={"invoice_id": "invoice_id", "status": "status"},
+        money_detail={"paid_total": "paid_total", "remaining": "remaining"},
+    )
+    result.summary = summary(
+        {
+            "erp_payments": pays.assign(legal_entity=pays.customer_id.map(entity)),
+        }
+    )
+    result.counts = {"payments": len(payments), "recorded": len(known)}
+    return result
