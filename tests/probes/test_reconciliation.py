@@ -1,0 +1,240 @@
+"""Reconciliation probes against the real sandbox over HTTP: a quarter of the sandbox firm
+synced by our connectors under the `default` fault profile reconciles clean; then drift is
+injected into the systems (an invoice posted twice, one never posted, a posting edited to
+another amount, a schedule rate off the contract, approved hours billed short, a payment
+nobody recorded, a won deal that never reached CLM) and each probe names exactly the
+records involved."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from probes.base import Finding, Outcome, ProbeContext
+from probes.reconciliation import reconciliation_probes
+from sandbox import drift
+from sandbox.drift import Drift
+from store import migrate
+from store.engine import make_engine
+from store.states import ProbeKind, ProbeStatus
+from tests.conftest import PostgresLane, skip_or_fail
+from tests.connectors.firm import Firm, start_firm
+
+DAYS = 100
+PROBES = {
+    "reconcile.deals_vs_downstream",
+    "reconcile.contracts_vs_schedules",
+    "reconcile.billable_vs_billed",
+    "reconcile.invoices_vs_postings",
+    "reconcile.payments_vs_cash",
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def firm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Firm]:
+    directory = tmp_path_factory.mktemp("recon-firm")
+    lane: PostgresLane | None = None
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{directory}/store.db"
+    else:
+        lane = request.getfixturevalue("postgres_lane")
+        if lane is None:
+            skip_or_fail("PostgreSQL lane off: no server at THROUGHLINE_TEST_DATABASE_URL")
+        assert lane is not None
+        schema, pg_url = lane.new_schema_url()
+        url = pg_url.render_as_string(hide_password=False)
+    engine = (
+        make_engine(url, immediate=True)
+        if make_url(url).get_backend_name() == "sqlite"
+        else make_engine(url)
+    )
+    migrate.upgrade(engine)
+    running = start_firm(
+        Path(directory),
+        engine,
+        seed=42,
+        horizon_days=DAYS,
+        faults="default",
+        # The default profile, with the two data faults (an invoice line at 110 % of the
+        # contract rate, an invoice without its PO) frequent enough that a quarter has some,
+        # hung requests giving up after 0.5 s, no added latency and no rate limits.
+        fault_overrides={
+            "wrong_rate_rate": 0.08,
+            "missing_po_rate": 0.08,
+            "timeout_seconds": 0.5,
+            "latency_ms": 0,
+            "rate_limit_per_second": 5000.0,
+            "rate_limit_burst": 5000,
+        },
+    )
+    try:
+        running.run(DAYS)
+        yield running
+    finally:
+        running.stop()
+        engine.dispose()
+        if lane is not None and schema is not None:
+            lane.drop_schema(schema)
+
+
+def run_all(firm: Firm) -> dict[str, Outcome]:
+    ctx = ProbeContext(firm.engine, firm.connectors.context.apis, firm.world.clock.now)
+    return {probe.name: probe.run(ctx) for probe in reconciliation_probes()}
+
+
+@dataclass
+class Drifted:
+    drifts: dict[str, Drift]
+    outcomes: dict[str, Outcome]
+
+
+@pytest.fixture(scope="module")
+def clean(firm: Firm) -> dict[str, Outcome]:
+    return run_all(firm)
+
+
+@pytest.fixture(scope="module")
+def drifted(firm: Firm, clean: dict[str, Outcome]) -> Drifted:
+    """Drift injected after the clean run, then two days pass without any sync."""
+    services = firm.world.services
+    erp, billing, psa = services["erp"], services["billing"], services["psa"]
+    paid = {p["invoiceExternalId"] for p in erp.all("payments")}
+    unpaid = [p for p in erp.all("ar_postings") if p["externalId"] not in paid]
+    assert len(unpaid) >= 3
+    tm = next(
+        s for s in billing.all("billing_schedules") if s["billing_model"] == "time_and_materials"
+    )
+    role, rate = tm["rate_card"][0]["role"], Decimal(tm["rate_card"][0]["unit_price"])
+    hourly = {w["id"] for w in psa.all("workspaces") if w["billing_mode"] == "time_and_materials"}
+    time_ids = {e["id"] for e in psa.all("time_entries") if e["workspace_id"] in hourly}
+    pending = next(
+        c for c in billing.all("charges", status="pending") if c["source_reference"] in time_ids
+    )
+    drifts = {
+        "posted_twice": drift.post_invoice_twice(services, unpaid[0]["externalId"]),
+        "never_posted": drift.release_invoice_unposted(services, tm["id"], Decimal("1250.00")),
+        "amount_mismatch": drift.change_posting_amount(
+            services, unpaid[1]["externalId"], Decimal(str(unpaid[1]["amount"])) + 100
+        ),
+        "rate_mismatch": drift.change_schedule_rate(
+            services, tm["contract_number"], role, rate + 25
+        ),
+        "quantity_mismatch": drift.shrink_charge(
+            services, pending["source_reference"], Decimal(pending["quantity"]) - 1
+        ),
+        "payment_not_recorded": drift.pay_unrecorded(
+            services, unpaid[2]["externalId"], Decimal("100.00")
+        ),
+        "contract_missing": drift.win_deal_unsynced(
+            services, erp.all("customers")[0]["externalId"], Decimal("50000")
+        ),
+    }
+    firm.world.clock.advance(dt.timedelta(days=2))
+    return Drifted(drifts, run_all(firm))
+
+
+def kinds(outcome: Outcome) -> set[tuple[str, str | None]]:
+    return {(f.kind, f.object_id) for f in outcome.findings}
+
+
+def only(outcome: Outcome, kind: str) -> Finding:
+    found = [f for f in outcome.findings if f.kind == kind]
+    assert len(found) == 1, outcome.findings
+    return found[0]
+
+
+def test_every_probe_is_a_reconciliation_probe_with_its_name() -> None:
+    probes = reconciliation_probes()
+    assert {p.name for p in probes} == PROBES
+    assert all(p.kind is ProbeKind.RECONCILIATION and p.description for p in probes)
+
+
+def test_a_synced_history_with_default_faults_reconciles_clean(
+    firm: Firm, clean: dict[str, Outcome]
+) -> None:
+    for name, outcome in clean.items():
+        assert outcome.status is ProbeStatus.OK, (name, outcome.findings[:5])
+        assert outcome.findings == []
+    invoices = clean["reconcile.invoices_vs_postings"].detail
+    # the history is real: invoices posted, some refused by the contract validation on
+    # purpose (known dead letters, not drift), payments collected
+    assert invoices["invoices"] >= 30 and invoices["postings"] >= 30
+    assert invoices["refused_by_validation"] >= 1
+    assert clean["reconcile.payments_vs_cash"].detail["payments"] >= 1
+    by_entity = {
+        (row["legal_entity"], row["currency"]): row for row in invoices["by_entity_currency"]
+    }
+    assert set(by_entity) == {("US01", "USD"), ("UK01", "GBP"), ("DE01", "EUR")}
+    assert sum(r["billing_count"] for r in by_entity.values()) == invoices["invoices"]
+
+
+def test_invoices_posted_twice_never_posted_or_at_another_amount(drifted: Drifted) -> None:
+    outcome = drifted.outcomes["reconcile.invoices_vs_postings"]
+    d = drifted.drifts
+    assert outcome.status is ProbeStatus.FAIL
+    assert kinds(outcome) == {
+        ("posted_twice", d["posted_twice"].records["invoice_id"]),
+        ("never_posted", d["never_posted"].records["invoice_id"]),
+        ("amount_mismatch", d["amount_mismatch"].records["invoice_id"]),
+    }
+    twice = only(outcome, "posted_twice")
+    assert twice.object_type == "invoice" and twice.system == "erp" and twice.deal_id
+    assert twice.detail["posting_ids"] == sorted(
+        [d["posted_twice"].records["posting_id"], d["posted_twice"].records["second"]]
+    )
+    never = only(outcome, "never_posted")
+    assert (never.amount, never.currency) == (
+        Decimal("1250.00"),
+        d["never_posted"].detail["currency"],
+    )
+    off = only(outcome, "amount_mismatch")
+    assert off.detail["posting_id"] == d["amount_mismatch"].records["posting_id"]
+    assert Decimal(off.detail["erp_amount"]) - Decimal(off.detail["billing_amount"]) == 100
+    assert outcome.detail["by_kind"] == {"posted_twice": 1, "never_posted": 1, "amount_mismatch": 1}
+
+
+def test_a_schedule_rate_off_the_contract(drifted: Drifted) -> None:
+    outcome = drifted.outcomes["reconcile.contracts_vs_schedules"]
+    injected = drifted.drifts["rate_mismatch"]
+    assert outcome.status is ProbeStatus.FAIL
+    assert kinds(outcome) == {("rate_mismatch", injected.records["contract_id"])}
+    finding = outcome.findings[0]
+    assert finding.detail["schedule_id"] == injected.records["schedule_id"]
+    assert finding.detail["role"] == injected.detail["role"]
+    assert Decimal(finding.detail["billing_rate"]) - Decimal(finding.detail["clm_rate"]) == 25
+
+
+def test_approved_hours_billed_short_are_leakage(drifted: Drifted) -> None:
+    outcome = drifted.outcomes["reconcile.billable_vs_billed"]
+    injected = drifted.drifts["quantity_mismatch"]
+    assert kinds(outcome) == {("quantity_mismatch", injected.records["item_id"])}
+    finding = outcome.findings[0]
+    assert finding.detail["charge_id"] == injected.records["charge_id"]
+    hours = Decimal(finding.detail["approved_hours"]) - Decimal(finding.detail["charged_hours"])
+    assert hours == 1  # one hour short
+    assert finding.amount is not None and finding.amount > 0  # the value leaked
+
+
+def test_a_payment_nobody_recorded_as_cash(drifted: Drifted) -> None:
+    outcome = drifted.outcomes["reconcile.payments_vs_cash"]
+    injected = drifted.drifts["payment_not_recorded"]
+    assert kinds(outcome) == {("payment_not_recorded", injected.records["payment_id"])}
+    finding = outcome.findings[0]
+    assert finding.detail["invoice_id"] == injected.records["invoice_id"]
+    assert finding.amount == Decimal("100.00")
+
+
+def test_a_won_deal_that_never_reached_the_contract_system(drifted: Drifted) -> None:
+    outcome = drifted.outcomes["reconcile.deals_vs_downstream"]
+    injected = drifted.drifts["contract_missing"]
+    assert kinds(outcome) == {("contract_missing", injected.records["deal_id"])}
+    assert outcome.findings[0].amount == Decimal("50000.00")
