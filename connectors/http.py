@@ -95,6 +95,11 @@ class OAuth2ClientCredentials:
             self._token = None
         return True
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the cached token expires (None before the first token)."""
+        with self._lock:
+            return None if self._token is None else max(0.0, self._expires - self._clock())
+
     def _fetch(self) -> None:
         try:
             response = self._http.post(
@@ -235,6 +240,16 @@ class SystemClient:
             with attempt:
                 return self._send(method, path, json, params, idempotency_key, attributes, resend)
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def check(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+        """One GET for health probes: no retry, no rate-limit wait, the raw response with its
+        headers. Raises TransportError when unreachable, AuthFailed when credentials fail."""
+        return self._exchange("GET", f"{self.base_url}{path}", None, params, None)
+
+    def credential_seconds_left(self) -> float | None:
+        """Seconds until the current access token expires, where the auth has one."""
+        seconds_left = getattr(self._auth, "seconds_left", None)
+        return seconds_left() if callable(seconds_left) else None
 
     def _send(
         self,

@@ -64,6 +64,33 @@ def _auth(settings: Settings, system: System, http: httpx.Client) -> Auth:
     raise ValueError(f"systems.{system.value}.auth: kind {auth.kind!r} is not supported")
 
 
+def build_apis(
+    settings: Settings,
+    http: httpx.Client,
+    tracer: Tracer,
+    *,
+    clock: Clock = wall_clock,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[System, Api]:
+    """One client per system, each with its auth and its rate limit."""
+    apis: dict[System, Api] = {}
+    for system in System:
+        config = settings.systems.get(system)
+        limit = config.rate_limit
+        client = SystemClient(
+            system,
+            str(config.base_url),
+            http,
+            _auth(settings, system, http),
+            TokenBucket(limit.requests_per_second, limit.burst, sleep=sleep),
+            tracer,
+            clock=clock,
+            sleep=sleep,
+        )
+        apis[system] = Api(client)
+    return apis
+
+
 def build_connectors(
     settings: Settings,
     engine: Engine,
@@ -81,21 +108,7 @@ def build_connectors(
         timeout=httpx.Timeout(timeouts.read_seconds, connect=timeouts.connect_seconds),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
-    apis: dict[System, Api] = {}
-    for system in System:
-        config = settings.systems.get(system)
-        limit = config.rate_limit
-        client = SystemClient(
-            system,
-            str(config.base_url),
-            http,
-            _auth(settings, system, http),
-            TokenBucket(limit.requests_per_second, limit.burst, sleep=sleep),
-            tracer,
-            clock=clock,
-            sleep=sleep,
-        )
-        apis[system] = Api(client)
+    apis = build_apis(settings, http, tracer, clock=clock, sleep=sleep)
     erp_auth = settings.systems.erp.auth
     tryton = isinstance(erp_auth, TrytonAuth)
     erp: Erp = (

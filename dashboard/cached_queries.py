@@ -9,7 +9,8 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import audit, deal_trace, dimensions, forecast, funnel, health, stuck_work
+from dashboard.data import audit, deal_trace, dimensions, forecast, funnel, health
+from probes import stuck_work
 from dashboard.data.kpi_readings import KpiBoard, SliceFilter, kpi_board, kpi_history
 from dashboard.resources import store_engine
 from store.deal_queries import DealPage, SyncStep, trace_spans

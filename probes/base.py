@@ -52,10 +52,9 @@ class Outcome:
         detail: dict[str, Any] | None = None,
     ) -> Outcome:
         """ok when nothing was found, else fail (or warn when `fail` is False)."""
+        status = ProbeStatus.FAIL if fail else ProbeStatus.WARN
         if not findings:
             status = ProbeStatus.OK
-        else:
-            status = ProbeStatus.FAIL if fail else ProbeStatus.WARN
         return cls(
             status,
             value=float(len(findings)),
@@ -76,11 +75,16 @@ class ProbeContext:
 
 
 class Probe(Protocol):
-    name: str
-    kind: ProbeKind
-    system: str | None
-    flow: str | None
-    description: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> ProbeKind: ...
+    @property
+    def system(self) -> str | None: ...
+    @property
+    def flow(self) -> str | None: ...
+    @property
+    def description(self) -> str: ...
 
     def run(self, ctx: ProbeContext) -> Outcome: ...
 

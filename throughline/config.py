@@ -290,6 +290,61 @@ class RetentionSettings(Section):
     interval: DurationField = parse_duration("1h")
 
 
+class ProbeSettings(Section):
+    """How often each kind of probe runs, how long one may take, and what counts as late."""
+
+    health_interval: DurationField = parse_duration("1m")
+    reconciliation_interval: DurationField = parse_duration("15m")
+    freshness_interval: DurationField = parse_duration("5m")
+    stuck_interval: DurationField = parse_duration("5m")
+    timeout: DurationField = Field(
+        default=parse_duration("2m"),
+        description="a probe still running after this is stopped and reported as failed",
+    )
+    latency_warn_ms: PositiveFloat = 2000.0
+    rate_limit_headroom_warn: float = Field(default=0.1, ge=0, le=1)
+    credential_expiry_warn: DurationField = parse_duration("7d")
+    flows_expected_every: dict[str, DurationField] = Field(
+        default_factory=dict,
+        description="dead man's switch per flow, e.g. {posting: 2h}: the flow must have "
+        "synced successfully within that time",
+    )
+    webhooks_expected_every: dict[str, DurationField] = Field(
+        default_factory=dict,
+        description="per CloudEvents source (e.g. /billing): a webhook must arrive within "
+        "that time",
+    )
+    outbox_stall_after: DurationField = Field(
+        default=parse_duration("15m"),
+        description="due sync messages older than this mean no worker is running them",
+    )
+
+
+class SchedulerSettings(Section):
+    """The scheduler that runs probes, syncs, KPI refresh and retention in `serve`."""
+
+    enabled: bool = True
+    jitter: DurationField = Field(
+        default=parse_duration("5s"),
+        description="each run starts up to this much after its tick, so processes and "
+        "jobs do not hit the systems in lockstep",
+    )
+    misfire_grace: DurationField = Field(
+        default=parse_duration("5m"),
+        description="a run missed by less than this (a busy or restarted process) still "
+        "runs, once; older misses are skipped",
+    )
+    job_timeout: DurationField = Field(
+        default=parse_duration("10m"),
+        description="a job (other than a probe) still running after this is reported failed",
+    )
+    sync_interval: DurationField = Field(
+        default=parse_duration("30s"),
+        description="how often `serve` polls the systems and runs the outbox (0s: never, "
+        "leave syncing to `throughline worker`)",
+    )
+
+
 class DatabaseSettings(Section):
     url: str = "sqlite:///var/throughline.db"
 
@@ -364,6 +419,8 @@ class Settings(BaseSettings):
     kpis: KpiSettings = KpiSettings()
     alerts: AlertSettings = AlertSettings()
     retention: RetentionSettings = RetentionSettings()
+    probes: ProbeSettings = ProbeSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @classmethod

@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -18,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from store.objects import Deal
 from throughline.config import Settings
-from throughline.runtime import run_worker, serve
+from throughline.runtime import serve
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +79,6 @@ def run_demo(
     ensure_demo_account(settings, engine, console)
     live = LiveSandbox(sandbox_options(settings), settings.sandbox.speedup, dt.date.today())
     live.start()
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(settings, engine, stop),
-        kwargs={"name": "demo", "interval": dt.timedelta(seconds=5), "clock": live.clock.now},
-        name="worker",
-        daemon=True,
-    )
-    worker.start()
     env = dict(os.environ)
     if config_file is not None:
         env["THROUGHLINE_CONFIG"] = str(config_file.resolve())
@@ -110,13 +100,12 @@ def run_demo(
     )
     console.print("  Ctrl-C stops the demo.")
     try:
-        serve(settings, engine)
+        # The scheduler syncs every 5 s, and probes and KPIs read the firm's fast clock.
+        serve(settings, engine, now=live.clock.now, sync_every=dt.timedelta(seconds=5))
     finally:
-        stop.set()
         dashboard.send_signal(signal.SIGTERM)
         try:
             dashboard.wait(timeout=10)
         except subprocess.TimeoutExpired:
             dashboard.kill()
-        worker.join(timeout=30)
         live.stop()

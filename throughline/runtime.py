@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from signal import SIGINT, SIGTERM
 
 import uvicorn
@@ -24,6 +26,7 @@ from store import migrate
 from store.engine import make_engine
 from store.retention import PruneReport, RetentionPolicy, prune
 from throughline.config import Settings
+from throughline.scheduler import ScheduledJob, Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -45,29 +48,6 @@ def run_retention(engine: Engine, settings: Settings) -> PruneReport:
     return prune(engine, retention_policy(settings), now=dt.datetime.now(dt.UTC))
 
 
-class PeriodicJob(threading.Thread):
-    """Runs `job` every `interval` until stopped; a failing run is logged, never fatal."""
-
-    def __init__(self, name: str, interval: dt.timedelta, job: Callable[[], object]) -> None:
-        super().__init__(name=name, daemon=True)
-        self._interval = interval.total_seconds()
-        self._job = job
-        self._stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._job()
-            except Exception:
-                logger.exception(
-                    "background job %s failed; next run in %ss", self.name, self._interval
-                )
-            self._stopping.wait(self._interval)
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-
 def tracer_provider(
     settings: Settings, service_name: str, writer: SpanWriter, metrics: CollectorMetrics
 ) -> TracerProvider:
@@ -81,6 +61,21 @@ def tracer_provider(
         max_queue_size=settings.server.sdk_queue_max_spans,
         forward_endpoint=str(forward) if forward else None,
     )
+
+
+@contextlib.contextmanager
+def stored_tracing(settings: Settings, engine: Engine, service: str) -> Iterator[TracerProvider]:
+    """A tracer provider whose spans are written to the store (through the span writer)
+    until the block ends, when they are flushed."""
+    metrics = CollectorMetrics(CollectorRegistry())
+    writer = SpanWriter(engine, metrics)
+    writer.start()
+    provider = tracer_provider(settings, service, writer, metrics)
+    try:
+        yield provider
+    finally:
+        provider.shutdown()
+        writer.stop()
 
 
 def run_worker(
@@ -126,22 +121,113 @@ def run_worker(
     return ran
 
 
-def serve(settings: Settings, engine: Engine) -> None:
-    """Serve the collector API until SIGINT/SIGTERM, with retention in the background."""
+@dataclass
+class Background:
+    """The scheduler and what its jobs hold open; `stop` releases all of it."""
+
+    scheduler: Scheduler
+    closers: list[Callable[[], object]]
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                logger.exception("closing a background resource failed")
+
+
+def start_background(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    sync_every: dt.timedelta | None = None,
+    name: str = "serve",
+) -> Background:
+    """Start the scheduler with every periodic job: retention, KPI refresh, the probes and,
+    when `scheduler.sync_interval` (or `sync_every`) is set, the syncs."""
+    from connectors.wiring import build_connectors
+    from probes.registry import interval, open_probe_suite
+
+    conf = settings.scheduler
+    write_engine = make_engine(engine.url, immediate=True)
+    metrics = CollectorMetrics(CollectorRegistry())
+    writer = SpanWriter(write_engine, metrics)
+    writer.start()
+    provider = tracer_provider(settings, f"throughline-{name}", writer, metrics)
+    closers: list[Callable[[], object]] = [writer.stop, provider.shutdown, write_engine.dispose]
+    jitter = conf.jitter.timedelta
+    job_timeout = conf.job_timeout.timedelta
+    refresher = KpiRefresher(engine, settings)
+    jobs = [
+        ScheduledJob(
+            "retention",
+            settings.retention.interval.timedelta,
+            lambda: run_retention(write_engine, settings),
+            job_timeout,
+            jitter,
+        ),
+        ScheduledJob(
+            "kpis.refresh",
+            settings.kpis.refresh_interval.timedelta,
+            lambda: refresher.refresh(now()),
+            job_timeout,
+            jitter,
+        ),
+    ]
+    suite = open_probe_suite(settings, write_engine, provider.get_tracer("probes"), now=now)
+    closers.append(suite.close)
+    probe_timeout = settings.probes.timeout.timedelta + dt.timedelta(seconds=30)
+    for probe in suite.probes:
+        jobs.append(
+            ScheduledJob(
+                f"probe.{probe.name}",
+                interval(probe, settings),
+                lambda probe=probe: suite.runner.run(probe),  # type: ignore[misc]
+                probe_timeout,
+                jitter,
+            )
+        )
+    every = sync_every if sync_every is not None else conf.sync_interval.timedelta
+    if every > dt.timedelta(0):
+        connectors = build_connectors(
+            settings, write_engine, provider.get_tracer("connectors"), worker_name=name, clock=now
+        )
+        closers.append(connectors.close)
+
+        def sync() -> None:
+            connectors.cycle()
+            provider.force_flush()
+
+        jobs.append(ScheduledJob("sync", every, sync, job_timeout, dt.timedelta(0)))
+    scheduler = Scheduler(write_engine, jobs, misfire_grace=conf.misfire_grace.timedelta)
+    background = Background(scheduler, closers)
+    try:
+        scheduler.start()
+    except BaseException:
+        background.stop()
+        raise
+    return background
+
+
+def serve(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    sync_every: dt.timedelta | None = None,
+) -> None:
+    """Serve the collector API until SIGINT/SIGTERM, with the scheduler's jobs (retention,
+    KPI refresh, probes, and syncs when configured) in the background."""
     if migrate.current_revision(engine) != migrate.head_revision():
         raise RuntimeError("the store's schema is not at head: run `throughline migrate` first")
     app = create_app(engine, CollectorRegistry(), settings)
-    retention = PeriodicJob(
-        "retention", settings.retention.interval.timedelta, lambda: run_retention(engine, settings)
+    background = (
+        start_background(settings, engine, now=now, sync_every=sync_every)
+        if settings.scheduler.enabled
+        else None
     )
-    retention.start()
-    refresher = KpiRefresher(engine, settings)
-    kpi_job = PeriodicJob(
-        "kpis",
-        settings.kpis.refresh_interval.timedelta,
-        lambda: refresher.refresh(dt.datetime.now(dt.UTC)),
-    )
-    kpi_job.start()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -165,9 +251,8 @@ def serve(settings: Settings, engine: Engine) -> None:
         thread.join(timeout=30)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for job in (retention, kpi_job):
-            job.stop()
-            job.join(timeout=10)
+        if background is not None:
+            background.stop()
         engine.dispose()
     if not server.started:
         raise RuntimeError(

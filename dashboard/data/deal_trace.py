@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from dashboard.data.sla_clock import deadline, matching_rule
-from dashboard.data.stuck_work import DEAL_ORDER, INVOICE_ORDER
+from probes.sla_clock import deadline, matching_rule
+from probes.stuck_work import DEAL_ORDER, INVOICE_ORDER
 from store.deal_queries import DealDetail, DealPage, deal_detail, list_deals
 from store.objects import Deal
 from store.outbox import DeadLetter, Replay, SyncAttempt, SyncMessage

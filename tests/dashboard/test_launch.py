@@ -96,7 +96,7 @@ def test_users_add_prompts_for_the_password_and_stores_only_a_bcrypt_hash(
     ids=["friday", "saturday", "monday"],
 )
 def test_business_days_count_monday_to_friday(start: str, days: int, due: str) -> None:
-    from dashboard.data.sla_clock import add_business_days
+    from probes.sla_clock import add_business_days
 
     def at(text: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)

@@ -139,7 +139,7 @@ def test_stuck_work_lists_what_is_past_sla_with_money_and_cause(
     assert list(table["cause"]) == [
         "dead letter: ValidationError",
         "dead letter: ErpTimeout",
-        "past SLA: waiting for contract_executed",
+        "no activity: waiting for contract_executed",
     ]
     assert [b.label for b in at.get("download_button")] == ["Export CSV"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from dashboard.data.sla_clock import deadline, matching_rule
+from probes.sla_clock import deadline, matching_rule
 from store.objects import Contract, Deal, Invoice
 from store.outbox import DeadLetter, SyncMessage
 from store.states import DeadLetterState, DealStage, MessageState
@@ -93,14 +93,19 @@ def _causes(conn: Connection, deal_ids: Sequence[str]) -> dict[str, tuple[str, s
             .where(SyncMessage.attempts > 0)
             .order_by(SyncMessage.updated_at)
         ):
-            out[row.deal_id] = (str(row.system), f"retrying: {row.last_error_class or 'error'}")
-        for row in conn.execute(
-            select(DeadLetter.deal_id, DeadLetter.system, DeadLetter.error_class)
+            if row.deal_id is not None:
+                out[row.deal_id] = (str(row.system), f"retrying: {row.last_error_class or 'error'}")
+        for dead in conn.execute(
+            select(DeadLetter.deal_id, DeadLetter.system, DeadLetter.error_class, DeadLetter.error)
             .where(DeadLetter.deal_id.in_(chunk))
             .where(DeadLetter.state.in_([DeadLetterState.OPEN, DeadLetterState.REPLAYING]))
             .order_by(DeadLetter.dead_at)
         ):
-            out[row.deal_id] = (str(row.system), f"dead letter: {row.error_class}")
+            cause = f"dead letter: {dead.error_class}"
+            if dead.error_class == "validation" and dead.error:
+                cause = f"validation error: {dead.error[:200]}"
+            if dead.deal_id is not None:
+                out[dead.deal_id] = (str(dead.system), cause)
     return out
 
 
@@ -122,7 +127,8 @@ def _deal_clocks(
             first = dt.datetime.fromisoformat(first)
         if first.tzinfo is None:
             first = first.replace(tzinfo=dt.UTC)
-        out[(deal_id, stage)] = first
+        if deal_id is not None:
+            out[(deal_id, stage)] = first
     return out
 
 
@@ -139,21 +145,21 @@ def _stuck_deals(conn: Connection, settings: Settings, now: dt.datetime) -> list
     stages = sorted(covering)
     clocks = _deal_clocks(conn, stages, sorted({r.from_stage for r in rules}))
     contracts: dict[str, float] = {}
-    for deal_id, value, currency in conn.execute(
+    for deal_id, contract_value, currency in conn.execute(
         select(Contract.deal_id, Contract.value, Contract.currency).where(
             Contract.deal_id.in_(select(Deal.id).where(Deal.stage.in_(stages)))
         )
     ):
-        converted = _in_reporting(settings, value, currency)
+        converted = _in_reporting(settings, contract_value, currency)
         if converted is not None:
             contracts[deal_id] = contracts.get(deal_id, 0.0) + converted
     cycle = settings.kpis.billing_cycle.timedelta
     out: list[dict[str, Any]] = []
     for deal in conn.execute(select(Deal).where(Deal.stage.in_(stages))):
-        amount = float(deal.amount) if deal.amount is not None else None
-        for from_stage in covering[deal.stage]:
-            rule = matching_rule(settings.slas, from_stage, deal.legal_entity, amount)
-            if rule is None:
+        deal_amount = float(deal.amount) if deal.amount is not None else None
+        for from_stage in covering[deal.stage or ""]:
+            applies = matching_rule(settings.slas, from_stage, deal.legal_entity, deal_amount)
+            if applies is None:
                 continue
             if deal.stage == from_stage:
                 started = deal.stage_entered_at
@@ -163,10 +169,10 @@ def _stuck_deals(conn: Connection, settings: Settings, now: dt.datetime) -> list
                 started = clocks.get((deal.id, from_stage), deal.stage_entered_at)
             if started is None:
                 continue
-            due = deadline(rule, started, cycle)
+            due = deadline(applies, started, cycle)
             if now <= due:
                 continue
-            value = contracts.get(deal.id, _in_reporting(settings, deal.amount, deal.currency))
+            at_risk = contracts.get(deal.id, _in_reporting(settings, deal.amount, deal.currency))
             out.append(
                 {
                     "object_type": "deal",
@@ -178,15 +184,15 @@ def _stuck_deals(conn: Connection, settings: Settings, now: dt.datetime) -> list
                     "practice": deal.practice,
                     "owner": deal.owner,
                     "stage": deal.stage,
-                    "waiting_for": rule.to_stage,
+                    "waiting_for": applies.to_stage,
                     "system": WAITING_ON_SYSTEM.get(DEAL_ORDER[DEAL_ORDER.index(deal.stage) + 1])
                     if deal.stage != DEAL_ORDER[-1]
                     else None,
                     "clock_started_at": started,
                     "due_at": due,
-                    "amount": amount,
+                    "amount": deal_amount,
                     "currency": deal.currency,
-                    "money_at_risk": value,
+                    "money_at_risk": at_risk,
                 }
             )
             break
@@ -223,8 +229,8 @@ def _stuck_invoices(conn: Connection, settings: Settings, now: dt.datetime) -> l
         from_stage = covering[stage]
         entity = row.legal_entity or row.deal_entity
         amount = float(row.amount) if row.amount is not None else None
-        rule = matching_rule(settings.slas, from_stage, entity, amount)
-        if rule is None:
+        applies = matching_rule(settings.slas, from_stage, entity, amount)
+        if applies is None:
             continue
         if from_stage == "invoiced" and row.issued_at is not None:
             started = row.issued_at
@@ -232,7 +238,7 @@ def _stuck_invoices(conn: Connection, settings: Settings, now: dt.datetime) -> l
             started = row.stage_entered_at
         if started is None:
             continue
-        due = deadline(rule, started, cycle)
+        due = deadline(applies, started, cycle)
         if now <= due:
             continue
         next_stage = INVOICE_ORDER[INVOICE_ORDER.index(stage) + 1]
@@ -247,7 +253,7 @@ def _stuck_invoices(conn: Connection, settings: Settings, now: dt.datetime) -> l
                 "practice": row.practice,
                 "owner": row.owner,
                 "stage": row.stage,
-                "waiting_for": rule.to_stage,
+                "waiting_for": applies.to_stage,
                 "system": WAITING_ON_SYSTEM.get(next_stage),
                 "clock_started_at": started,
                 "due_at": due,
@@ -268,7 +274,7 @@ def stuck_work(conn: Connection, settings: Settings, now: dt.datetime) -> pd.Dat
         if cause is not None:
             row["system"], row["cause"] = system, cause
         else:
-            row["cause"] = f"past SLA: waiting for {row['waiting_for']}"
+            row["cause"] = f"no activity: waiting for {row['waiting_for']}"
         row["age_days"] = round((now - row["clock_started_at"]).total_seconds() / 86400, 2)
         row["overdue_hours"] = round((now - row["due_at"]).total_seconds() / 3600, 2)
     frame = pd.DataFrame(rows, columns=COLUMNS)

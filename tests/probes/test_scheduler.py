@@ -1,0 +1,138 @@
+"""The scheduler: one run per tick across processes sharing PostgreSQL, and a hanging job
+that times out while the other jobs keep their schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from store import migrate
+from store.engine import make_engine
+from store.scheduling import JobRun
+from store.states import JobRunStatus
+from tests.conftest import PostgresLane, skip_or_fail
+from throughline.scheduler import ScheduledJob, Scheduler, tick_of
+
+EVERY = dt.timedelta(seconds=1)
+SCRIPT = Path(__file__).with_name("scheduler_process.py")
+
+
+@pytest.fixture
+def pg_url(postgres_lane: PostgresLane | None) -> Iterator[str]:
+    if postgres_lane is None:
+        skip_or_fail("PostgreSQL lane off: no server at THROUGHLINE_TEST_DATABASE_URL")
+    assert postgres_lane is not None
+    schema, url = postgres_lane.new_schema_url()
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url.render_as_string(hide_password=False)
+    postgres_lane.drop_schema(schema)
+
+
+def runs(engine: Engine, job: str) -> list[JobRun]:
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        return list(
+            session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.scheduled_for))
+        )
+
+
+def test_two_scheduler_processes_run_each_job_once_per_tick(pg_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "runs.txt"
+    out.touch()
+    command = [sys.executable, str(SCRIPT), "--url", pg_url, "--out", str(out), "--seconds", "7"]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+
+    lines = [line.split() for line in out.read_text().splitlines()]
+    ticks = [dt.datetime.fromisoformat(tick) for _, tick in lines]
+    assert len(ticks) >= 4, lines
+    assert len(ticks) == len(set(ticks)), f"a tick ran twice: {lines}"
+    expected = [min(ticks) + i * EVERY for i in range(len(ticks))]
+    assert sorted(ticks) == expected, f"a tick was skipped: {lines}"
+
+    engine = make_engine(pg_url)
+    try:
+        recorded = runs(engine, "append")
+    finally:
+        engine.dispose()
+    assert sorted(r.scheduled_for for r in recorded) == sorted(ticks)
+    assert {r.status for r in recorded} == {JobRunStatus.OK}
+    # The runner that claimed each tick is the one that ran it.
+    assert {(r.runner, r.scheduled_for) for r in recorded} == {
+        (runner, t) for (runner, _), t in zip(lines, ticks, strict=True)
+    }
+
+
+def test_a_hanging_job_times_out_while_the_others_keep_their_schedule(engine: Engine) -> None:
+    steady: list[dt.datetime] = []
+    release = threading.Event()
+
+    def tick() -> None:
+        steady.append(tick_of(dt.datetime.now(dt.UTC), EVERY))
+
+    def broken() -> None:
+        raise RuntimeError("the ERP said no")
+
+    scheduler = Scheduler(
+        engine,
+        [
+            ScheduledJob("steady", EVERY, tick, dt.timedelta(seconds=5)),
+            ScheduledJob("hangs", EVERY, lambda: release.wait(30), dt.timedelta(seconds=0.5)),
+            ScheduledJob("raises", EVERY, broken, dt.timedelta(seconds=5)),
+        ],
+    )
+    scheduler.start()
+    try:
+        time.sleep(4.6)
+    finally:
+        release.set()
+        scheduler.stop()
+
+    assert len(steady) >= 3
+    assert len(steady) == len(set(steady))
+    assert sorted(steady) == [min(steady) + i * EVERY for i in range(len(steady))]
+
+    hung = runs(engine, "hangs")
+    assert hung[0].status is JobRunStatus.TIMED_OUT
+    assert hung[0].error == "timed out after 0.5 s"
+    later = hung[1:]
+    assert later, "the hanging job's later ticks are recorded"
+    assert all(r.status is JobRunStatus.FAILED for r in later)
+    assert all("still running" in (r.error or "") for r in later)
+
+    failed = runs(engine, "raises")
+    assert len(failed) >= 3
+    assert {r.status for r in failed} == {JobRunStatus.FAILED}
+    assert failed[0].error == "RuntimeError: the ERP said no"
+
+
+def test_a_second_scheduler_in_one_process_is_refused(engine: Engine) -> None:
+    first = Scheduler(engine, [ScheduledJob("a", EVERY, lambda: None, EVERY)])
+    first.start()
+    try:
+        with pytest.raises(RuntimeError, match="already running"):
+            Scheduler(engine, [ScheduledJob("a", EVERY, lambda: None, EVERY)]).start()
+    finally:
+        first.stop()
+
+
+def test_job_names_must_be_unique(engine: Engine) -> None:
+    job = ScheduledJob("same", EVERY, lambda: None, EVERY)
+    with pytest.raises(ValueError, match="unique: same"):
+        Scheduler(engine, [job, job])
