@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from probes.base import Finding
@@ -159,8 +160,47 @@ def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Seri
     return (moments + grace <= now).fillna(True).astype(bool)
 
 
-def _isin(values: pd.Series, keys: Iterable[Any]) -> pd.Series:
-    return values.isin(list(keys) if not isinstance(keys, pd.Series | list) else keys)
+def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """For each value, the row of `keys` holding it (its first), or -1: a hash join of ids
+    by one factorization of both sides."""
+    codes, uniques = pd.factorize(pd.concat([keys, values], ignore_index=True))
+    k = len(keys)
+    where = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    key_codes = codes[:k]
+    where[key_codes[::-1]] = np.arange(k - 1, -1, -1, dtype=np.int64)
+    where[-1] = -1  # a missing id (code -1) is never found
+    found: np.ndarray = where[codes[k:]]
+    return found
+
+
+def member(values: pd.Series, keys: pd.Series | Iterable[Any]) -> pd.Series:
+    """`values.isin(keys)` for ids (a missing id is never a member). pandas' own `isin` on
+    its Arrow-backed string dtype walks a large key set value by value in Python."""
+    if not isinstance(keys, pd.Series):
+        keys = pd.Series(list(keys), dtype=values.dtype)
+    if values.empty or keys.empty:
+        return pd.Series(False, index=values.index)
+    return pd.Series(positions(values, keys) >= 0, index=values.index)
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """Cents as float64 (exact to 2**53), NA as NaN."""
+    out: np.ndarray = values.to_numpy(dtype="float64", na_value=np.nan)
+    return out
+
+
+def _ne(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Element-wise inequality where missing equals only missing."""
+    lna, rna = pd.isna(left), pd.isna(right)
+    unequal: np.ndarray = (lna != rna) | (~lna & ~rna & (left != right))
+    return unequal
+
+
+def _take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """`values[at]` with None where `at` is -1."""
+    out = values[np.where(at >= 0, at, 0)].astype(object)
+    out[at < 0] = None
+    return out
 
 
 # --- won deals vs contracts vs ERP customers vs PSA projects -----------------------------------
@@ -198,7 +238,7 @@ def deals_downstream(
         detail={"won_at": "won_at", "account_id": "account_id", "legal_entity": "legal_entity"},
     )
     executed = contracts[contracts.status == "executed"]
-    orphans = contracts[~contracts.deal_id.isin(deals.deal_id)]
+    orphans = contracts[~member(contracts.deal_id, deals.deal_id)]
     result.findings += findings(
         orphans,
         "orphan_contract",
@@ -236,7 +276,7 @@ def deals_downstream(
     )
     # executed contract -> ERP customer of its account
     due = executed[_past(executed.executed_at, grace.provisioning, now)]
-    no_customer = due[~due.account_id.isin(customers.account_id)]
+    no_customer = due[~member(due.account_id, customers.account_id)]
     result.findings += findings(
         no_customer,
         "customer_missing",
@@ -246,7 +286,7 @@ def deals_downstream(
         amount="value",
         detail={"crm_account_id": "account_id", "executed_at": "executed_at"},
     )
-    orphan_customers = customers[~customers.account_id.isin(contracts.account_id)]
+    orphan_customers = customers[~member(customers.account_id, contracts.account_id)]
     result.findings += findings(
         orphan_customers,
         "orphan_customer",
@@ -257,7 +297,7 @@ def deals_downstream(
         detail={"crm_account_id": "account_id", "legal_entity": "legal_entity"},
     )
     # executed contract -> PSA project
-    no_project = due[~due.contract_id.isin(projects.contract_id)]
+    no_project = due[~member(due.contract_id, projects.contract_id)]
     result.findings += findings(
         no_project,
         "project_missing",
@@ -268,7 +308,7 @@ def deals_downstream(
         detail={"executed_at": "executed_at", "legal_entity": "legal_entity"},
     )
     active = projects[projects.status != "closed"]
-    orphan_projects = active[~active.contract_id.isin(executed.contract_id)]
+    orphan_projects = active[~member(active.contract_id, executed.contract_id)]
     result.findings += findings(
         orphan_projects.assign(amount=orphan_projects.price),
         "orphan_project",
@@ -375,7 +415,7 @@ def contracts_vs_schedules(
         detail={"executed_at": "executed_at", "legal_entity": "legal_entity"},
     )
     orphans = schedules[
-        (schedules.status != "cancelled") & ~schedules.contract_id.isin(executed.contract_id)
+        (schedules.status != "cancelled") & ~member(schedules.contract_id, executed.contract_id)
     ]
     result.findings += findings(
         orphans,
@@ -387,7 +427,7 @@ def contracts_vs_schedules(
     )
     cancelled = contracts[contracts.status == "cancelled"]
     still = schedules[
-        (schedules.status == "active") & schedules.contract_id.isin(cancelled.contract_id)
+        (schedules.status == "active") & member(schedules.contract_id, cancelled.contract_id)
     ]
     result.findings += findings(
         still,
@@ -424,10 +464,10 @@ def contracts_vs_schedules(
             money_detail={"clm": contract_col, "billing": schedule_col} if is_money else None,
         )
     # rate cards, role by role
-    rates = contract_rates[contract_rates.contract_id.isin(settled.contract_id)].merge(
+    rates = contract_rates[member(contract_rates.contract_id, settled.contract_id)].merge(
         settled[["contract_id", "schedule_id", "deal_id", "currency"]], on="contract_id"
     )
-    billed = schedule_rates[schedule_rates.schedule_id.isin(settled.schedule_id)]
+    billed = schedule_rates[member(schedule_rates.schedule_id, settled.schedule_id)]
     lines = rates.merge(
         billed, on=["schedule_id", "role"], how="outer", suffixes=("_clm", "_billing")
     )
@@ -455,7 +495,7 @@ def contracts_vs_schedules(
     ms = contract_milestones.merge(
         executed[["contract_id", "deal_id", "executed_at"]], on="contract_id"
     )
-    ms = ms[ms.contract_id.isin(projects.contract_id)]
+    ms = ms[member(ms.contract_id, projects.contract_id)]
     psa = milestones.merge(projects[["project_id", "contract_id"]], on="project_id")
     ms = ms.merge(
         psa[["contract_id", "milestone_id", "item_id", "price"]],
@@ -522,7 +562,7 @@ def billable_vs_billed(
     result = Result()
     info = projects[["project_id", "contract_id", "deal_id", "legal_entity", "currency"]]
     hourly = projects.project_id[projects.billing_mode == "time_and_materials"]
-    entries = time[time.project_id.isin(hourly)].merge(info, on="project_id")
+    entries = time[member(time.project_id, hourly)].merge(info, on="project_id")
     # hundredths of an hour, as the connector rounds them; amount in cents
     entries["hours"] = (entries.minutes * 100 / 60).round().astype("Int64")
     entries["amount"] = (entries.hours * entries.rate / 100).round().astype("Int64")
@@ -547,7 +587,7 @@ def billable_vs_billed(
             "approved_at",
         ]
     ]
-    refused = items.item_id.isin(list(refused_items))
+    refused = member(items.item_id, refused_items)
     billed = items.merge(
         charges[["item_id", "charge_id", "quantity", "unit_price", "status", "invoice_id"]],
         on="item_id",
@@ -555,7 +595,7 @@ def billable_vs_billed(
     )
     unbilled = billed[
         billed.charge_id.isna()
-        & ~billed.item_id.isin(list(refused_items))
+        & ~member(billed.item_id, refused_items)
         & _past(billed.approved_at, grace.charge, now)
     ]
     for kind, name in (("time", "unbilled_time"), ("milestone", "unbilled_milestone")):
@@ -599,7 +639,7 @@ def billable_vs_billed(
     live = schedules.schedule_id[schedules.status == "active"]
     stale = charges[
         (charges.status == "pending")
-        & charges.schedule_id.isin(live)
+        & member(charges.schedule_id, live)
         & _past(charges.created_at, grace.billing_cycle, now)
     ].merge(
         schedules[["schedule_id", "contract_id", "deal_id", "currency"]],
@@ -616,7 +656,7 @@ def billable_vs_billed(
         detail={"psa_item_id": "item_id", "created_at": "created_at", "contract_id": "contract_id"},
     )
     # the invoice line billing a charge must bill its quantity at its price
-    invoiced = lines[~lines.invoice_id.isin(list(refused_invoices))].merge(
+    invoiced = lines[~member(lines.invoice_id, refused_invoices)].merge(
         charges[["charge_id", "item_id", "schedule_id", "quantity", "unit_price"]],
         on="charge_id",
         how="left",
@@ -680,14 +720,17 @@ def invoices_vs_postings(
     grace: Grace,
     refused: Collection[str] = (),
 ) -> Result:
-    """Every released invoice posted exactly once, with its amount and currency."""
+    """Every released invoice posted exactly once, with its amount and currency. The
+    postings are matched to their invoice by position (one factorization of the ids), so
+    only the mismatching rows are ever gathered into frames."""
     result = Result()
-    entity = customers.set_index("customer_id").legal_entity
-    released = invoices[~invoices.status.isin(["draft", "cancelled", "void"])]
-    per_invoice = postings.invoice_id.value_counts()
-    posted_n = released.invoice_id.map(per_invoice).fillna(0).astype("int64")
-    held = released.invoice_id.isin(list(refused)) if len(refused) else False
-    never = released[(posted_n == 0) & ~held & _past(released.issued_at, grace.posting, now)]
+    released = ~invoices.status.isin(["draft", "cancelled", "void"]).to_numpy()
+    at = positions(postings.invoice_id, invoices.invoice_id)  # invoice row of each posting
+    matched = at >= 0
+    times_posted = np.bincount(at[matched], minlength=len(invoices))
+    held = member(invoices.invoice_id, refused).to_numpy()
+    past = _past(invoices.issued_at, grace.posting, now).to_numpy()
+    never = invoices[released & (times_posted == 0) & ~held & past]
     result.findings += findings(
         never,
         "never_posted",
@@ -697,11 +740,11 @@ def invoices_vs_postings(
         amount="amount",
         detail={"issued_at": "issued_at", "customer_id": "customer_id"},
     )
-    twice_ids = per_invoice.index[per_invoice.to_numpy() > 1]
-    if len(twice_ids):
-        dup = postings[postings.invoice_id.isin(twice_ids)].sort_values("posting_id")
+    twice_rows = released & (times_posted > 1)
+    if twice_rows.any():
+        dup = postings[matched & twice_rows[np.where(matched, at, 0)]].sort_values("posting_id")
         listed = dup.groupby("invoice_id", sort=False).posting_id.agg(list).rename("posting_ids")
-        twice = released.merge(listed, left_on="invoice_id", right_index=True)
+        twice = invoices[twice_rows].merge(listed, left_on="invoice_id", right_index=True)
         twice = twice.assign(times=twice.posting_ids.str.len())
         result.findings += findings(
             twice,
@@ -712,37 +755,43 @@ def invoices_vs_postings(
             amount="amount",
             detail={"posting_ids": "posting_ids", "times_posted": "times"},
         )
-    pairs = released[["invoice_id", "deal_id", "currency", "amount"]].merge(
-        postings[["invoice_id", "posting_id", "currency", "amount"]],
-        on="invoice_id",
-        suffixes=("", "_erp"),
-    )
-    amount_off = pairs[pairs.amount.to_numpy() != pairs.amount_erp.to_numpy()]
-    result.findings += findings(
-        amount_off,
-        "amount_mismatch",
-        "invoice",
-        "invoice_id",
-        "erp",
-        amount="amount",
-        detail={"posting_id": "posting_id"},
-        money_detail={"billing_amount": "amount", "erp_amount": "amount_erp"},
-    )
-    currency_off = pairs[pairs.currency.to_numpy() != pairs.currency_erp.to_numpy()]
-    result.findings += findings(
-        currency_off,
-        "currency_mismatch",
-        "invoice",
-        "invoice_id",
-        "erp",
-        amount="amount",
-        detail={
-            "posting_id": "posting_id",
-            "billing_currency": "currency",
-            "erp_currency": "currency_erp",
-        },
-    )
-    orphans = postings[~postings.invoice_id.isin(invoices.invoice_id)]
+    # each posting of a released invoice against that invoice
+    paired = matched & released[np.where(matched, at, 0)]
+    inv_at = at[paired]
+    posted = postings[paired]
+    billed_amount = _floats(invoices.amount)[inv_at]
+    billed_currency = invoices.currency.to_numpy(dtype=object)[inv_at]
+    amount_off = _ne(billed_amount, _floats(posted.amount))
+    currency_off = _ne(billed_currency, posted.currency.to_numpy(dtype=object))
+    for kind, off, detail in (
+        ("amount_mismatch", amount_off, {}),
+        (
+            "currency_mismatch",
+            currency_off,
+            {"billing_currency": "currency", "erp_currency": "currency_erp"},
+        ),
+    ):
+        if not off.any():
+            continue
+        rows = invoices.iloc[inv_at[off]][["invoice_id", "deal_id", "currency", "amount"]]
+        rows = rows.assign(
+            posting_id=posted.posting_id.to_numpy()[off],
+            amount_erp=posted.amount.to_numpy()[off],
+            currency_erp=posted.currency.to_numpy()[off],
+        )
+        result.findings += findings(
+            rows,
+            kind,
+            "invoice",
+            "invoice_id",
+            "erp",
+            amount="amount",
+            detail={"posting_id": "posting_id", **detail},
+            money_detail={"billing_amount": "amount", "erp_amount": "amount_erp"}
+            if kind == "amount_mismatch"
+            else None,
+        )
+    orphans = postings[~matched]
     result.findings += findings(
         orphans,
         "orphan_posting",
@@ -752,19 +801,25 @@ def invoices_vs_postings(
         amount="amount",
         detail={"billing_invoice_id": "invoice_id", "customer_id": "customer_id"},
     )
+    entity = customers.legal_entity.to_numpy(dtype=object)
+    released_frame = invoices[released]
     result.summary = summary(
         {
-            "billing": released.assign(legal_entity=released.customer_id.map(entity)),
-            "erp": postings.assign(legal_entity=postings.customer_id.map(entity)),
+            "billing": released_frame.assign(
+                legal_entity=_take(
+                    entity, positions(released_frame.customer_id, customers.customer_id)
+                )
+            ),
+            "erp": postings.assign(
+                legal_entity=_take(entity, positions(postings.customer_id, customers.customer_id))
+            ),
         }
     )
     result.counts = {
-        "invoices": len(released),
+        "invoices": int(released.sum()),
         "postings": len(postings),
-        "refused_by_validation": int(released.invoice_id.isin(list(refused)).sum()),
-        "within_posting_sla": int(
-            ((posted_n == 0) & ~_past(released.issued_at, grace.posting, now)).sum()
-        ),
+        "refused_by_validation": int((released & held).sum()),
+        "within_posting_sla": int((released & (times_posted == 0) & ~past).sum()),
     }
     return result
 
@@ -849,7 +904,7 @@ def payments_vs_cash(
     cash = store_invoices[(store_invoices.store_paid.fillna(0) > 0)].merge(
         erp_paid, left_on="invoice_id", right_index=True, how="left"
     )
-    cash = cash[~cash.invoice_id.isin(recent)]
+    cash = cash[~member(cash.invoice_id, recent)]
     cash["erp_paid"] = cash.erp_paid.fillna(0).astype("Int64")
     cash_off = cash[differs(cash.store_paid, cash.erp_paid)]
     result.findings += findings(

@@ -1,0 +1,394 @@
+"""Reconciliation benchmark: invoices in billing against AR postings in the ERP (and ERP
+payments against the cash our store recorded) over a generated world, by our probes'
+comparison code and by DuckDB running the same comparison as SQL on the same frames, in
+the same run.
+
+    .venv/bin/python bench/reconcile.py                   # 100,000 invoices
+    .venv/bin/python bench/reconcile.py --invoices 1m --repeat 5
+
+The world is generated directly as the frames the probes compare (what
+`probes.recon_frames` makes of the systems' records; no HTTP): customers in three legal
+entities, invoices with their AR postings, payments for about 60 % of them and the store's
+record of those payments, with drift sprinkled in: invoices never posted (some still
+inside the posting SLA, some refused by the contract validation: neither is a finding),
+posted twice, posted at another amount or currency, postings without an invoice, payments
+never recorded in the store or recorded at another amount, paid postings their payments do
+not cover.
+
+Each side is timed end to end from the frames to the findings as Python objects (ours:
+`probes.recon_compare`, building `Finding`s; DuckDB: the SQL, fetched as rows) plus the
+per-entity-and-currency summary; best of `--repeat` runs after a warm-up. Both must find
+the same number of each kind of finding. Target (issue 6): ours within 2x of DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from probes import recon_compare as compare  # noqa: E402
+from probes.recon_compare import Grace  # noqa: E402
+
+NOW = pd.Timestamp("2026-06-30 12:00", tz="UTC")
+ENTITIES = np.array(["US01", "UK01", "DE01"])
+CURRENCIES = np.array(["USD", "GBP", "EUR"])
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text[:-1] if factor > 1 else text) * factor)
+
+
+def ids(prefix: str, numbers: np.ndarray) -> np.ndarray:
+    return np.char.add(prefix, np.char.zfill(numbers.astype(str), 8)).astype(object)
+
+
+def build(n: int, seed: int) -> dict[str, Any]:
+    """The frames, and what was injected (for the record; the check is ours vs DuckDB)."""
+    rng = np.random.default_rng(seed)
+    n_customers = max(30, n // 50)
+    cust_entity = rng.integers(0, 3, n_customers)
+    customers = pd.DataFrame(
+        {
+            "customer_id": (1000 + np.arange(n_customers)).astype(str).astype(object),
+            "account_id": ids("0015g", np.arange(n_customers)),
+            "legal_entity": ENTITIES[cust_entity].astype(object),
+            "currency": CURRENCIES[cust_entity].astype(object),
+        }
+    )
+    cust = rng.integers(0, n_customers, n)
+    amounts = rng.integers(50_000, 5_000_000, n).astype("int64")
+    age_s = rng.uniform(0, 180 * 86400, n)
+    issued = NOW - pd.to_timedelta(age_s, unit="s")
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": ids("INV", np.arange(n)),
+            "deal_id": ids("0065g", rng.integers(0, n // 4 + 1, n)),
+            "schedule_id": ids("BS", rng.integers(0, n // 4 + 1, n)),
+            "customer_id": customers.customer_id.to_numpy()[cust],
+            "currency": customers.currency.to_numpy()[cust],
+            "amount": pd.array(amounts, dtype="Int64"),
+            "status": np.full(n, "posted", dtype=object),
+            "issued_at": issued,
+        }
+    )
+    roll = rng.random(n)
+    not_posted = roll < 0.006
+    recent = np.flatnonzero(not_posted)[::3]  # a third of them still inside the posting SLA
+    invoices.loc[recent, "issued_at"] = NOW - pd.Timedelta(minutes=20)
+    refused_idx = np.flatnonzero(not_posted)[1::3]  # a third refused by validation
+    refused = set(invoices.invoice_id.to_numpy()[refused_idx])
+    twice = (roll >= 0.006) & (roll < 0.008)
+    posted = ~not_posted
+    post_idx = np.concatenate([np.flatnonzero(posted), np.flatnonzero(twice)])
+    m = len(post_idx)
+    post_amount = amounts[post_idx].copy()
+    off_amount = rng.random(m) < 0.002
+    post_amount[off_amount] += 100
+    post_currency = invoices.currency.to_numpy()[post_idx].copy()
+    off_currency = rng.random(m) < 0.001
+    post_currency[off_currency] = "CHF"
+    postings = pd.DataFrame(
+        {
+            "posting_id": (50_000 + np.arange(m)).astype(str).astype(object),
+            "invoice_id": invoices.invoice_id.to_numpy()[post_idx],
+            "customer_id": invoices.customer_id.to_numpy()[post_idx],
+            "deal_id": invoices.deal_id.to_numpy()[post_idx],
+            "currency": post_currency,
+            "amount": pd.array(post_amount, dtype="Int64"),
+            "remaining": pd.array(post_amount, dtype="Int64"),
+            "status": np.full(m, "open", dtype=object),
+            "posted_at": invoices.issued_at.to_numpy()[post_idx],
+        }
+    )
+    orphans = max(1, n // 1000)
+    orphan_rows = postings.iloc[:orphans].copy()
+    orphan_rows["posting_id"] = (9_000_000 + np.arange(orphans)).astype(str).astype(object)
+    orphan_rows["invoice_id"] = ids("INVX", np.arange(orphans))
+    postings = pd.concat([postings, orphan_rows], ignore_index=True)
+    payments, store_payments, store_invoices = _payments(rng, postings.iloc[: len(post_idx)])
+    paid_total = payments.groupby("posting_id").amount.sum()
+    paid_rows = postings.posting_id.map(paid_total).fillna(0).to_numpy() >= postings.amount
+    postings.loc[paid_rows, "status"] = "paid"
+    postings.loc[paid_rows, "remaining"] = 0
+    wrong_status = postings.index[(postings.status == "open").to_numpy()][:: max(1, n // 200)]
+    postings.loc[wrong_status, "status"] = "paid"
+    return {
+        "invoices": invoices,
+        "postings": postings,
+        "customers": customers,
+        "refused": refused,
+        "payments": payments,
+        "store_payments": store_payments,
+        "store_invoices": store_invoices,
+    }
+
+
+def _payments(
+    rng: np.random.Generator, postings: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    first = postings.drop_duplicates("invoice_id")
+    paying = first[rng.random(len(first)) < 0.6]
+    k = len(paying)
+    split = rng.random(k) < 0.12  # paid in two parts
+    part = (paying.amount.to_numpy(dtype="int64") // 2) * split + paying.amount.to_numpy(
+        dtype="int64"
+    ) * ~split
+    rows = [
+        (paying.posting_id.to_numpy(), paying.invoice_id.to_numpy(), part),
+        (
+            paying.posting_id.to_numpy()[split],
+            paying.invoice_id.to_numpy()[split],
+            paying.amount.to_numpy(dtype="int64")[split] - part[split],
+        ),
+    ]
+    posting_ids = np.concatenate([r[0] for r in rows])
+    invoice_ids = np.concatenate([r[1] for r in rows])
+    amounts = np.concatenate([r[2] for r in rows])
+    j = len(amounts)
+    cur = dict(zip(postings.posting_id, postings.currency, strict=True))
+    payments = pd.DataFrame(
+        {
+            "payment_id": (90_000 + np.arange(j)).astype(str).astype(object),
+            "posting_id": posting_ids,
+            "invoice_id": invoice_ids,
+            "deal_id": np.full(j, None, dtype=object),
+            "currency": pd.Series(posting_ids).map(cur).to_numpy(dtype=object),
+            "amount": pd.array(amounts, dtype="Int64"),
+            "paid_at": NOW - pd.to_timedelta(rng.uniform(2, 90, j), unit="D"),
+        }
+    )
+    recorded = rng.random(j) >= 0.003  # a few never reached the store
+    store_amount = amounts.copy()
+    store_amount[rng.random(j) < 0.001] += 1  # a few recorded at another amount
+    store_payments = pd.DataFrame(
+        {
+            "payment_id": payments.payment_id.to_numpy()[recorded],
+            "store_invoice_id": invoice_ids[recorded],
+            "store_amount": pd.array(store_amount[recorded], dtype="Int64"),
+            "store_currency": payments.currency.to_numpy()[recorded],
+        }
+    )
+    per_invoice = store_payments.groupby("store_invoice_id").store_amount.sum()
+    store_invoices = pd.DataFrame(
+        {
+            "invoice_id": per_invoice.index.to_numpy(dtype=object),
+            "store_deal_id": np.full(len(per_invoice), None, dtype=object),
+            "store_paid": pd.array(per_invoice.to_numpy(dtype="int64"), dtype="Int64"),
+            "store_stage": np.full(len(per_invoice), "paid", dtype=object),
+        }
+    )
+    return payments, store_payments, store_invoices
+
+
+# --- ours ----------------------------------------------------------------------------------------
+
+
+def ours_invoices(w: dict[str, Any]) -> Counter[str]:
+    result = compare.invoices_vs_postings(
+        w["invoices"], w["postings"], w["customers"], now=NOW, grace=Grace(), refused=w["refused"]
+    )
+    assert result.summary
+    return Counter(f.kind for f in result.findings)
+
+
+def ours_payments(w: dict[str, Any]) -> Counter[str]:
+    result = compare.payments_vs_cash(
+        w["payments"],
+        w["postings"],
+        w["customers"],
+        w["store_payments"],
+        w["store_invoices"],
+        now=NOW,
+        grace=Grace(),
+    )
+    return Counter(f.kind for f in result.findings)
+
+
+# --- DuckDB --------------------------------------------------------------------------------------
+
+INVOICES_SQL = """
+WITH released AS (
+    SELECT * FROM invoices WHERE status NOT IN ('draft', 'cancelled', 'void')
+), per_invoice AS (
+    SELECT invoice_id, count(*) AS n, list(posting_id ORDER BY posting_id) AS posting_ids
+    FROM postings GROUP BY invoice_id
+)
+SELECT 'never_posted' AS kind, r.invoice_id AS object_id, r.deal_id, r.amount, r.currency,
+       NULL AS detail
+FROM released r
+WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.invoice_id = r.invoice_id)
+  AND r.invoice_id NOT IN (SELECT invoice_id FROM refused)
+  AND r.issued_at + INTERVAL 1 HOUR <= $now
+UNION ALL
+SELECT 'posted_twice', r.invoice_id, r.deal_id, r.amount, r.currency,
+       array_to_string(c.posting_ids, ',')
+FROM released r JOIN per_invoice c USING (invoice_id) WHERE c.n > 1
+UNION ALL
+SELECT 'amount_mismatch', r.invoice_id, r.deal_id, r.amount, r.currency, p.posting_id
+FROM released r JOIN postings p USING (invoice_id) WHERE r.amount <> p.amount
+UNION ALL
+SELECT 'currency_mismatch', r.invoice_id, r.deal_id, r.amount, r.currency, p.currency
+FROM released r JOIN postings p USING (invoice_id) WHERE r.currency <> p.currency
+UNION ALL
+SELECT 'orphan_posting', p.posting_id, p.deal_id, p.amount, p.currency, p.invoice_id
+FROM postings p WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.invoice_id = p.invoice_id)
+"""
+
+INVOICES_SUMMARY_SQL = """
+WITH b AS (
+    SELECT c.legal_entity, i.currency, count(*) AS n, sum(i.amount) AS amount
+    FROM invoices i LEFT JOIN customers c USING (customer_id)
+    WHERE i.status NOT IN ('draft', 'cancelled', 'void') GROUP BY ALL
+), e AS (
+    SELECT c.legal_entity, p.currency, count(*) AS n, sum(p.amount) AS amount
+    FROM postings p LEFT JOIN customers c USING (customer_id) GROUP BY ALL
+)
+SELECT * FROM b FULL OUTER JOIN e USING (legal_entity, currency) ORDER BY ALL
+"""
+
+PAYMENTS_SQL = """
+WITH pays AS (
+    SELECT y.*, p.amount AS posting_amount, p.currency AS posting_currency, p.customer_id
+    FROM payments y LEFT JOIN postings p USING (posting_id)
+), settled AS (
+    SELECT * FROM pays WHERE paid_at + INTERVAL 24 HOUR <= $now OR paid_at IS NULL
+), recent AS (
+    SELECT DISTINCT invoice_id FROM pays WHERE paid_at + INTERVAL 24 HOUR > $now
+), erp_paid AS (
+    SELECT invoice_id, sum(amount) AS erp_paid FROM pays GROUP BY invoice_id
+), per_posting AS (
+    SELECT posting_id, sum(amount) AS paid_total FROM pays GROUP BY posting_id
+)
+SELECT 'orphan_payment' AS kind, payment_id AS object_id, amount FROM pays
+WHERE posting_amount IS NULL
+UNION ALL
+SELECT 'payment_currency_mismatch', payment_id, amount FROM pays
+WHERE posting_amount IS NOT NULL AND currency IS DISTINCT FROM posting_currency
+UNION ALL
+SELECT 'payment_not_recorded', s.payment_id, s.amount FROM settled s
+WHERE NOT EXISTS (SELECT 1 FROM store_payments r WHERE r.payment_id = s.payment_id)
+UNION ALL
+SELECT 'payment_amount_mismatch', s.payment_id, s.amount FROM settled s
+JOIN store_payments r USING (payment_id)
+WHERE s.amount IS DISTINCT FROM r.store_amount
+   OR s.invoice_id IS DISTINCT FROM r.store_invoice_id
+UNION ALL
+SELECT 'cash_without_payment', i.invoice_id, i.store_paid FROM store_invoices i
+LEFT JOIN erp_paid e USING (invoice_id)
+WHERE coalesce(i.store_paid, 0) > 0
+  AND i.invoice_id NOT IN (SELECT invoice_id FROM recent)
+  AND i.store_paid IS DISTINCT FROM coalesce(e.erp_paid, 0)
+UNION ALL
+SELECT 'paid_status_mismatch', p.posting_id, p.amount FROM postings p
+LEFT JOIN per_posting t USING (posting_id)
+WHERE (p.status = 'paid' AND coalesce(t.paid_total, 0) < p.amount)
+   OR (p.status = 'open' AND coalesce(t.paid_total, 0) >= p.amount)
+"""
+
+PAYMENTS_SUMMARY_SQL = """
+SELECT c.legal_entity, y.currency, count(*) AS n, sum(y.amount) AS amount
+FROM payments y LEFT JOIN postings p USING (posting_id) LEFT JOIN customers c
+  ON c.customer_id = p.customer_id
+GROUP BY ALL ORDER BY ALL
+"""
+
+
+def duck_connection(w: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name in (
+        "invoices",
+        "postings",
+        "customers",
+        "payments",
+        "store_payments",
+        "store_invoices",
+    ):
+        con.register(name, w[name])
+    con.register("refused", pd.DataFrame({"invoice_id": sorted(w["refused"])}, dtype=object))
+    return con
+
+
+def duck_run(con: duckdb.DuckDBPyConnection, sql: str, summary_sql: str) -> Counter[str]:
+    rows = con.execute(sql, {"now": NOW.to_pydatetime()}).fetchall()
+    assert con.execute(summary_sql).fetchall()
+    return Counter(str(r[0]) for r in rows)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def best(fn: Callable[[], Counter[str]], repeat: int) -> tuple[float, list[float], Counter[str]]:
+    fn()  # warm-up
+    times, counts = [], Counter[str]()
+    for _ in range(repeat):
+        started = time.perf_counter()
+        counts = fn()
+        times.append(time.perf_counter() - started)
+    return min(times), times, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--invoices", default="100k", help="invoices in the world, e.g. 100k, 1m")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per side (best counts)")
+    parser.add_argument("--seed", type=int, default=6, help="the world's random seed")
+    args = parser.parse_args()
+    n = parse_size(args.invoices)
+    started = time.perf_counter()
+    world = build(n, args.seed)
+    print(
+        f"world: {len(world['invoices']):,} invoices, {len(world['postings']):,} AR postings, "
+        f"{len(world['payments']):,} payments, {len(world['customers']):,} customers "
+        f"(built in {time.perf_counter() - started:.1f}s)",
+        flush=True,
+    )
+    con = duck_connection(world)
+    ok = True
+    for label, ours_fn, sql, summary_sql in (
+        ("invoices vs postings", ours_invoices, INVOICES_SQL, INVOICES_SUMMARY_SQL),
+        ("payments vs cash", ours_payments, PAYMENTS_SQL, PAYMENTS_SUMMARY_SQL),
+    ):
+        ours_s, ours_all, ours_counts = best(lambda f=ours_fn: f(world), args.repeat)  # type: ignore[misc]
+        duck_s, duck_all, duck_counts = best(
+            lambda s=sql, q=summary_sql: duck_run(con, s, q),  # type: ignore[misc]
+            args.repeat,
+        )
+        same = ours_counts == duck_counts
+        ok &= same
+        ours_runs = ", ".join(f"{t * 1000:.0f}" for t in ours_all)
+        duck_runs = ", ".join(f"{t * 1000:.0f}" for t in duck_all)
+        print(
+            f"{label}: ours {ours_s * 1000:.1f} ms (runs {ours_runs}) | "
+            f"DuckDB {duck_s * 1000:.1f} ms (runs {duck_runs}) | "
+            f"ours = {ours_s / duck_s:.2f}x DuckDB (target <= 2x) | "
+            f"findings ours {sum(ours_counts.values()):,} DuckDB {sum(duck_counts.values()):,} "
+            f"{'same' if same else 'DIFFER'} {dict(sorted(ours_counts.items()))}",
+            flush=True,
+        )
+        if not same:
+            print(f"  DuckDB by kind: {dict(sorted(duck_counts.items()))}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (maxrss): {peak_mb:.0f} MB")
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
