@@ -87,6 +87,15 @@ COLLECTIONS: dict[tuple[System, str], Collection] = {
             "updated_after",
             "updated_at",
         ),
+        # Users answer `updated_since` (not `updated_after` like the PSA's other lists).
+        _c(
+            System.PSA,
+            "users",
+            f"{PSA_API}/users",
+            SideloadPages(),
+            "updated_since",
+            "updated_at",
+        ),
         _c(
             System.PSA,
             "stories",

@@ -15,7 +15,15 @@ from sqlalchemy import Engine
 from connectors.capture import Capture
 from connectors.circuit import CircuitBreakers
 from connectors.erp import ApiErp, Erp
-from connectors.flows import amendments, billables, cash, intake, posting, provisioning
+from connectors.flows import (
+    amendments,
+    billables,
+    cash,
+    consultants,
+    intake,
+    posting,
+    provisioning,
+)
 from connectors.flows.base import FlowContext
 from connectors.http import ApiKeyAuth, Auth, OAuth2ClientCredentials, SystemClient
 from connectors.outbox import BackoffPolicy
@@ -28,7 +36,7 @@ from store.states import System
 from throughline.config import ApiKeyAuth as ApiKeySettings
 from throughline.config import OAuth2Auth, Settings, TrytonAuth
 
-FLOWS = (intake, provisioning, amendments, billables, posting, cash)
+FLOWS = (intake, provisioning, amendments, billables, posting, cash, consultants)
 
 
 @dataclass
@@ -116,7 +124,7 @@ def build_connectors(
         if isinstance(erp_auth, TrytonAuth)
         else ApiErp(apis[System.ERP])
     )
-    context = FlowContext(apis, tracer, clock, erp)
+    context = FlowContext(apis, tracer, clock, erp, store=engine)
     handlers = {}
     streams = []
     for flow in FLOWS:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Tracer
+from sqlalchemy import Engine
 
 from connectors.outbox import Step
 from connectors.resources import Api
@@ -55,6 +56,8 @@ class FlowContext:
     clock: Clock
     erp: Erp
     cache: dict[str, Any] = field(default_factory=dict)
+    store: Engine | None = None
+    """our store, for the flows that capture reference data into it (consultants)"""
 
     def api(self, system: System) -> Api:
         return self.apis[system]
