@@ -180,6 +180,8 @@ def member(values: pd.Series, keys: pd.Series | Iterable[Any]) -> pd.Series:
         keys = pd.Series(list(keys), dtype=values.dtype)
     if values.empty or keys.empty:
         return pd.Series(False, index=values.index)
+    if len(keys) <= 256:  # a few keys: pandas' own isin is quicker than factorizing
+        return values.isin(keys.dropna().tolist()) & values.notna()
     return pd.Series(positions(values, keys) >= 0, index=values.index)
 
 
@@ -840,16 +842,12 @@ def payments_vs_cash(
     """ERP payments against what the store holds as collected, and against their own
     receivables (a paid posting its payments do not cover)."""
     result = Result()
-    entity = customers.set_index("customer_id").legal_entity
-    pays = payments.merge(
-        postings[["posting_id", "amount", "currency", "status", "remaining", "customer_id"]],
-        on="posting_id",
-        how="left",
-        suffixes=("", "_posting"),
-    )
-    orphans = pays[pays.amount_posting.isna()]
+    amount = _floats(payments.amount)
+    paid = np.nan_to_num(amount)
+    at = positions(payments.posting_id, postings.posting_id)  # the posting of each payment
+    has_posting = at >= 0
     result.findings += findings(
-        orphans,
+        payments[~has_posting],
         "orphan_payment",
         "payment",
         "payment_id",
@@ -857,9 +855,10 @@ def payments_vs_cash(
         amount="amount",
         detail={"ar_posting_id": "posting_id", "invoice_id": "invoice_id"},
     )
-    currency_off = pays[pays.amount_posting.notna() & differs(pays.currency, pays.currency_posting)]
+    posting_currency = _take(postings.currency.to_numpy(dtype=object), at)
+    currency_off = has_posting & _ne(payments.currency.to_numpy(dtype=object), posting_currency)
     result.findings += findings(
-        currency_off,
+        payments[currency_off].assign(posting_currency=posting_currency[currency_off]),
         "payment_currency_mismatch",
         "payment",
         "payment_id",
@@ -868,14 +867,15 @@ def payments_vs_cash(
         detail={
             "ar_posting_id": "posting_id",
             "payment_currency": "currency",
-            "posting_currency": "currency_posting",
+            "posting_currency": "posting_currency",
         },
     )
-    due = pays[_past(pays.paid_at, grace.cash, now)]
-    recorded = due.merge(store_payments, on="payment_id", how="left")
-    unrecorded = recorded[recorded.store_invoice_id.isna()]
+    # each settled payment recorded in the store, at its amount, against its invoice
+    settled = _past(payments.paid_at, grace.cash, now).to_numpy()
+    rec = positions(payments.payment_id, store_payments.payment_id)
+    unrecorded = settled & (rec < 0)
     result.findings += findings(
-        unrecorded,
+        payments[unrecorded],
         "payment_not_recorded",
         "payment",
         "payment_id",
@@ -883,13 +883,18 @@ def payments_vs_cash(
         amount="amount",
         detail={"invoice_id": "invoice_id", "ar_posting_id": "posting_id", "paid_at": "paid_at"},
     )
-    known = recorded[recorded.store_invoice_id.notna()]
-    wrong = known[
-        differs(known.amount, known.store_amount)
-        | differs(known.invoice_id, known.store_invoice_id)
-    ]
+    known = settled & (rec >= 0)
+    store_amount = _floats(store_payments.store_amount)
+    store_invoice = _take(store_payments.store_invoice_id.to_numpy(dtype=object), rec)
+    wrong = known & (
+        _ne(amount, np.where(rec >= 0, store_amount[np.where(rec >= 0, rec, 0)], np.nan))
+        | _ne(payments.invoice_id.to_numpy(dtype=object), store_invoice)
+    )
     result.findings += findings(
-        wrong,
+        payments[wrong].assign(
+            store_invoice_id=store_invoice[wrong],
+            store_amount=store_payments.store_amount.to_numpy()[rec[wrong]],
+        ),
         "payment_amount_mismatch",
         "payment",
         "payment_id",
@@ -899,16 +904,16 @@ def payments_vs_cash(
         money_detail={"erp_amount": "amount", "store_amount": "store_amount"},
     )
     # the store's collected cash per invoice against the ERP's payments, once all settled
-    recent = set(pays.invoice_id[~_past(pays.paid_at, grace.cash, now)])
-    erp_paid = pays.groupby("invoice_id").amount.sum().rename("erp_paid")
-    cash = store_invoices[(store_invoices.store_paid.fillna(0) > 0)].merge(
-        erp_paid, left_on="invoice_id", right_index=True, how="left"
-    )
-    cash = cash[~member(cash.invoice_id, recent)]
-    cash["erp_paid"] = cash.erp_paid.fillna(0).astype("Int64")
-    cash_off = cash[differs(cash.store_paid, cash.erp_paid)]
+    inv_at = positions(payments.invoice_id, store_invoices.invoice_id)
+    on_store = inv_at >= 0
+    erp_paid = np.bincount(inv_at[on_store], weights=paid[on_store], minlength=len(store_invoices))
+    unsettled = np.bincount(inv_at[on_store & ~settled], minlength=len(store_invoices)).astype(bool)
+    store_paid = np.nan_to_num(_floats(store_invoices.store_paid))
+    cash_off = (store_paid > 0) & ~unsettled & (store_paid != erp_paid)
     result.findings += findings(
-        cash_off.assign(currency=None),
+        store_invoices[cash_off].assign(
+            currency=None, erp_paid=np.rint(erp_paid[cash_off]).astype("int64")
+        ),
         "cash_without_payment",
         "invoice",
         "invoice_id",
@@ -919,13 +924,12 @@ def payments_vs_cash(
         detail={"store_stage": "store_stage"},
     )
     # a posting the ERP marks paid must be covered by its payments, and vice versa
-    per_posting = pays.groupby("posting_id").amount.sum().rename("paid_total")
-    ledger = postings.merge(per_posting, left_on="posting_id", right_index=True, how="left")
-    ledger["paid_total"] = ledger.paid_total.fillna(0).astype("Int64")
-    full = ledger.paid_total >= ledger.amount
-    status_off = ledger[((ledger.status == "paid") & ~full) | ((ledger.status == "open") & full)]
+    paid_total = np.bincount(at[has_posting], weights=paid[has_posting], minlength=len(postings))
+    full = paid_total >= np.nan_to_num(_floats(postings.amount))
+    status = postings.status.to_numpy(dtype=object)
+    status_off = ((status == "paid") & ~full) | ((status == "open") & full)
     result.findings += findings(
-        status_off,
+        postings[status_off].assign(paid_total=np.rint(paid_total[status_off]).astype("int64")),
         "paid_status_mismatch",
         "ar_posting",
         "posting_id",
@@ -934,10 +938,16 @@ def payments_vs_cash(
         detail={"invoice_id": "invoice_id", "status": "status"},
         money_detail={"paid_total": "paid_total", "remaining": "remaining"},
     )
+    customer = _take(postings.customer_id.to_numpy(dtype=object), at)
     result.summary = summary(
         {
-            "erp_payments": pays.assign(legal_entity=pays.customer_id.map(entity)),
+            "erp_payments": payments.assign(
+                legal_entity=_take(
+                    customers.legal_entity.to_numpy(dtype=object),
+                    positions(pd.Series(customer, dtype=object), customers.customer_id),
+                )
+            ),
         }
     )
-    result.counts = {"payments": len(payments), "recorded": len(known)}
+    result.counts = {"payments": len(payments), "recorded": int(known.sum())}
     return result

@@ -8,6 +8,7 @@ records involved."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -94,7 +95,8 @@ def run_all(firm: Firm) -> dict[str, Outcome]:
 @dataclass
 class Drifted:
     drifts: dict[str, Drift]
-    outcomes: dict[str, Outcome]
+    in_flight: dict[str, Outcome]  # right after the drift, inside every grace
+    outcomes: dict[str, Outcome]  # two days later, with no sync in between
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +140,9 @@ def drifted(firm: Firm, clean: dict[str, Outcome]) -> Drifted:
             services, erp.all("customers")[0]["externalId"], Decimal("50000")
         ),
     }
+    in_flight = run_all(firm)
     firm.world.clock.advance(dt.timedelta(days=2))
-    return Drifted(drifts, run_all(firm))
+    return Drifted(drifts, in_flight, run_all(firm))
 
 
 def kinds(outcome: Outcome) -> set[tuple[str, str | None]]:
@@ -238,3 +241,31 @@ def test_a_won_deal_that_never_reached_the_contract_system(drifted: Drifted) -> 
     injected = drifted.drifts["contract_missing"]
     assert kinds(outcome) == {("contract_missing", injected.records["deal_id"])}
     assert outcome.findings[0].amount == Decimal("50000.00")
+
+
+def test_a_gap_inside_its_grace_is_lag_not_drift(drifted: Drifted) -> None:
+    """Right after the drift, an invoice not yet posted (inside the 1 h posting SLA), a
+    payment not yet carried on and a deal won minutes ago are in flight; a second posting,
+    a wrong amount or rate and short hours are wrong at once."""
+    d, now = drifted.drifts, drifted.in_flight
+    invoices = now["reconcile.invoices_vs_postings"]
+    assert kinds(invoices) == {
+        ("posted_twice", d["posted_twice"].records["invoice_id"]),
+        ("amount_mismatch", d["amount_mismatch"].records["invoice_id"]),
+    }
+    assert invoices.detail["within_posting_sla"] == 1
+    assert now["reconcile.payments_vs_cash"].status is ProbeStatus.OK
+    assert now["reconcile.deals_vs_downstream"].status is ProbeStatus.OK
+    assert {f.kind for f in now["reconcile.contracts_vs_schedules"].findings} == {"rate_mismatch"}
+    assert {f.kind for f in now["reconcile.billable_vs_billed"].findings} == {"quantity_mismatch"}
+
+
+def test_findings_are_stored_as_they_are(drifted: Drifted) -> None:
+    """Every finding fits the probe_findings columns and its detail is plain JSON."""
+    for outcome in drifted.outcomes.values():
+        json.dumps(outcome.detail)
+        for finding in outcome.findings:
+            json.dumps(finding.detail)
+            assert finding.object_type and len(finding.object_type) <= 16
+            assert finding.object_id and finding.system in {"crm", "clm", "psa", "billing", "erp"}
+            assert finding.currency is None or len(finding.currency) == 3
