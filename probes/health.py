@@ -36,7 +36,9 @@ ENDPOINTS: dict[System, Endpoint] = {
     ),
     System.PSA: Endpoint("workspaces", ("id", "currency", "rate_card", "updated_at")),
     System.BILLING: Endpoint("invoices", ("id", "amount", "currency", "lines", "updated_at")),
-    System.ERP: Endpoint("ar_postings", ("id", "amount", "currency", "lastModifiedDate")),
+    System.ERP: Endpoint(
+        "customers", ("id", "externalId", "currency", "subsidiary", "lastModifiedDate")
+    ),
 }
 
 # Where systems tell how long a credential stays valid, and which API version answered.
@@ -138,7 +140,7 @@ class HealthProbe:
         if limit is not None and remaining is not None:
             detail["rate_limit_limit"] = limit
             detail["rate_limit_remaining"] = remaining
-            if limit > 0 and remaining / limit < limits.headroom_warn_ratio:
+            if limit > 0 and remaining / limit <= limits.headroom_warn_ratio:
                 problems.append(f"rate-limit headroom {remaining}/{limit}")
         if response.status_code == 429:
             problems.append("rate limited (429)")

@@ -14,10 +14,14 @@ from connectors.wiring import build_apis
 from probes.base import Probe, ProbeContext
 from probes.freshness import FlowFreshnessProbe, OutboxStallProbe, WebhookFreshnessProbe
 from probes.health import HealthThresholds, health_probes
+from probes.reconciliation import reconciliation_probes
 from probes.runner import ProbeRunner
 from probes.stuck import StuckWorkProbe
 from store.states import ProbeKind, System
 from throughline.config import Settings, TrytonAuth
+
+# Reconciliations that do not read the ERP, so they also run beside a Tryton ERP.
+WITHOUT_ERP = {"reconcile.contracts_vs_schedules", "reconcile.billable_vs_billed"}
 
 
 def build_probes(settings: Settings) -> list[Probe]:
@@ -40,6 +44,10 @@ def build_probes(settings: Settings) -> list[Probe]:
         StuckWorkProbe("deal", settings),
         StuckWorkProbe("invoice", settings),
     ]
+    for probe in reconciliation_probes():
+        if tryton and probe.name not in WITHOUT_ERP:
+            continue  # these read the ERP's REST collections
+        probes.append(probe)
     return probes
 
 

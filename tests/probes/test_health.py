@@ -1,0 +1,117 @@
+"""Health probes against the sandbox's five systems over HTTP: ok when healthy; an outage,
+refused credentials, thin rate-limit headroom and a missing field each reported."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.trace import NoOpTracer
+from pydantic import SecretStr
+
+from connectors.wiring import build_apis
+from probes.base import ProbeContext
+from probes.health import Endpoint, HealthProbe, health_probes
+from store import migrate
+from store.engine import make_engine
+from store.states import ProbeStatus, System
+from tests.connectors.firm import Firm, sandbox_settings, start_firm
+from throughline.config import ApiKeyAuth, Systems
+
+
+@pytest.fixture(scope="module")
+def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
+    directory: Path = tmp_path_factory.mktemp("health")
+    engine = make_engine(f"sqlite:///{directory}/store.db", immediate=True)
+    migrate.upgrade(engine)
+    firm = start_firm(directory, engine, seed=11, horizon_days=30)
+    firm.run(12)
+    yield firm
+    firm.stop()
+    engine.dispose()
+
+
+@pytest.fixture
+def ctx(firm: Firm) -> ProbeContext:
+    return ProbeContext(firm.engine, firm.connectors.context.apis, firm.world.clock.now)
+
+
+def test_every_system_is_healthy_with_latency_headroom_and_fields_checked(
+    ctx: ProbeContext,
+) -> None:
+    for probe in health_probes():
+        outcome = probe.run(ctx)
+        assert outcome.status is ProbeStatus.OK, (probe.name, outcome.observed)
+        assert outcome.value is not None and outcome.value > 0
+        assert outcome.detail["rate_limit_limit"] > 0
+        assert 0 <= outcome.detail["rate_limit_remaining"] <= outcome.detail["rate_limit_limit"]
+        if probe.system in ("crm", "clm", "psa", "erp"):  # billing has no invoice yet
+            assert outcome.detail["fields_checked"], probe.name
+    # OAuth2 systems say how long the access token stays valid.
+    crm = HealthProbe(System.CRM).run(ctx)
+    assert crm.detail["token_expires_in_s"] > 0
+
+
+def test_an_outage_fails_the_probe_with_the_status(firm: Firm, ctx: ProbeContext) -> None:
+    faults = firm.world.services["erp"].faults
+    before = faults.config
+    faults.apply({"outage": True})
+    try:
+        outcome = HealthProbe(System.ERP).run(ctx)
+    finally:
+        faults.apply(before.model_dump())
+    assert outcome.status is ProbeStatus.FAIL
+    assert outcome.observed == "answered 503"
+    assert HealthProbe(System.ERP).run(ctx).status is ProbeStatus.OK
+
+
+def test_refused_credentials_fail_the_probe(firm: Firm) -> None:
+    settings = sandbox_settings(firm.servers.urls)
+    wrong = settings.systems.clm.model_copy(
+        update={"auth": ApiKeyAuth(api_key=SecretStr("revoked-key"))}
+    )
+    settings = settings.model_copy(
+        update={"systems": Systems(**{**settings.systems.model_dump(), "clm": wrong})}
+    )
+    with httpx.Client() as http:
+        apis = build_apis(settings, http, NoOpTracer())
+        outcome = HealthProbe(System.CLM).run(
+            ProbeContext(firm.engine, apis, lambda: dt.datetime.now(dt.UTC))
+        )
+    assert outcome.status is ProbeStatus.FAIL
+    assert outcome.observed == "credentials refused (401)"
+
+
+def test_thin_rate_limit_headroom_warns(firm: Firm, ctx: ProbeContext) -> None:
+    faults = firm.world.services["psa"].faults
+    before = faults.config
+    faults.apply({"rate_limit_per_second": 0.001, "rate_limit_burst": 10})
+    try:
+        client = ctx.apis[System.PSA].client
+        for _ in range(8):  # another caller's traffic would look the same
+            client.check("/api/v1/workspaces", {"limit": 1})
+        outcome = HealthProbe(System.PSA).run(ctx)
+    finally:
+        faults.apply(before.model_dump())
+    assert outcome.status is ProbeStatus.WARN
+    assert (outcome.detail["rate_limit_remaining"], outcome.detail["rate_limit_limit"]) == (1, 10)
+    assert "rate-limit headroom 1/10" in (outcome.observed or "")
+
+
+def test_a_field_our_flows_read_gone_missing_is_schema_drift(ctx: ProbeContext) -> None:
+    probe = HealthProbe(
+        System.CRM, Endpoint("opportunities", ("id", "amount", "probabilityScore.value"))
+    )
+    outcome = probe.run(ctx)
+    assert outcome.status is ProbeStatus.WARN
+    assert outcome.detail["missing_fields"] == ["probabilityScore.value"]
+    [finding] = outcome.findings
+    assert (finding.kind, finding.object_type, finding.system) == (
+        "schema_drift",
+        "opportunities",
+        "crm",
+    )
+    assert finding.object_id
