@@ -6,7 +6,7 @@ import numpy as np
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
-from kpis.slicing import at_or_before, in_window, percentile, total
+from kpis.slicing import at_or_before, in_window, p50_p90, total
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -23,20 +23,21 @@ def compute_activation(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
         rows = activated.where(in_window(activated["activated_at"], ctx.now, window.seconds))
         for dim, dv, group in rows.slices(ctx.dimensions):
             latency = group["activated_at"] - group["closed_won_at"]
+            p50, p90 = p50_p90(latency)
             members = group.members()
             out += [
                 ctx.value(
                     "activation_latency_p50",
                     window.label,
                     (dim, dv),
-                    percentile(latency, 0.5),
+                    p50,
                     members,
                 ),
                 ctx.value(
                     "activation_latency_p90",
                     window.label,
                     (dim, dv),
-                    percentile(latency, 0.9),
+                    p90,
                     members,
                 ),
                 ctx.value("activation_latency_count", window.label, (dim, dv), len(group), members),

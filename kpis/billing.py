@@ -6,7 +6,7 @@ import numpy as np
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
-from kpis.slicing import Array, at_or_before, in_window, percentile, ratio, total
+from kpis.slicing import Array, at_or_before, in_window, p50_p90, ratio, total
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -84,13 +84,10 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
         done = invoiced.where(in_window(invoiced["invoiced_at"], now, window.seconds))
         for dim, dv, group in done.slices(ctx.dimensions):
             days = (group["invoiced_at"] - group["approved_at"]) / DAY
+            p50, p90 = p50_p90(days)
             out += [
-                ctx.value(
-                    "time_to_invoice_p50", w, (dim, dv), percentile(days, 0.5), group.members()
-                ),
-                ctx.value(
-                    "time_to_invoice_p90", w, (dim, dv), percentile(days, 0.9), group.members()
-                ),
+                ctx.value("time_to_invoice_p50", w, (dim, dv), p50, group.members()),
+                ctx.value("time_to_invoice_p90", w, (dim, dv), p90, group.members()),
             ]
 
         worked = hours.where(in_window(hours["approved_at"], now, window.seconds))
@@ -102,8 +99,6 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
                     (dim, dv),
                     total(group["quantity"]),
                     group.members(),
-                    capacity_hours=None,
-                    note="utilization needs consultant capacity, which the store does not hold",
                 )
             )
     return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from kpis.context import KpiContext
-from kpis.slicing import at_or_before, in_window, percentile, ratio, total
+from kpis.parts import Parts, combine, part, put, slices_of
+from kpis.slicing import NO_MEMBERS, Rows, at_or_before, in_window, p50_p90, ratio, total
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -14,10 +15,9 @@ DAY = 86400.0
 DSO_DAYS = 90.0
 
 
-def compute_cash(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
-    out: list[KpiValue] = []
-    now = ctx.now
-    invoices = tables.invoices.rows()
+def open_ar_parts(invoices: Rows, now: float, dimensions: tuple[str, ...]) -> Parts:
+    """Open AR and the revenue of the last 90 days, as parts, over the invoice rows given."""
+    parts: Parts = {}
     live = invoices.where(
         at_or_before(invoices["issued_at"], now) & ~invoices["credited"].astype(bool)
     )
@@ -29,20 +29,46 @@ def compute_cash(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     open_all, recent_all = np.zeros(size), np.zeros(size)
     open_all[live.positions] = open_rc
     recent_all[live.positions] = recent_rc
-    for dim, dv, group in live.slices(ctx.dimensions):
+    for dim, dv, group in live.slices(dimensions):
         opened = open_all[group.positions]
-        open_ar = round(total(opened), 2)
-        revenue = round(total(recent_all[group.positions]), 2)
-        open_ids = group.members(opened > 0)
+        put(
+            parts,
+            ("open_ar", dim, dv),
+            total(opened),
+            len(group),
+            group.members(opened > 0),
+            "invoices",
+        )
+        put(
+            parts,
+            ("revenue_90d", dim, dv),
+            total(recent_all[group.positions]),
+            len(group),
+            NO_MEMBERS,
+            "invoices",
+        )
+    return parts
+
+
+def compute_cash(
+    tables: FactTables, ctx: KpiContext, settled: Parts | None = None
+) -> list[KpiValue]:
+    out: list[KpiValue] = []
+    now = ctx.now
+    parts = combine(settled, open_ar_parts(tables.invoices.rows(), now, ctx.dimensions))
+    for dim, dv in slices_of(parts, "open_ar"):
+        p = part(parts, "open_ar", dim, dv)
+        open_ar = round(p.total, 2)
+        revenue = round(part(parts, "revenue_90d", dim, dv).total, 2)
         share = ratio(open_ar, revenue)
         out += [
-            ctx.value("open_ar", POINT_IN_TIME, (dim, dv), open_ar, open_ids),
+            ctx.value("open_ar", POINT_IN_TIME, (dim, dv), open_ar, p.members),
             ctx.value(
                 "dso",
                 POINT_IN_TIME,
                 (dim, dv),
                 None if share is None else share * DSO_DAYS,
-                open_ids,
+                p.members,
                 open_ar=open_ar,
                 revenue_90d=revenue,
             ),
@@ -63,23 +89,17 @@ def compute_cash(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
         cashed = items.where(in_window(items["paid_at"], now, window.seconds))
         for dim, dv, group in cashed.slices(ctx.dimensions):
             days = (group["paid_at"] - group["approved_at"]) / DAY
+            p50, p90 = p50_p90(days)
             out += [
-                ctx.value(
-                    "cash_conversion_p50", w, (dim, dv), percentile(days, 0.5), group.members()
-                ),
-                ctx.value(
-                    "cash_conversion_p90", w, (dim, dv), percentile(days, 0.9), group.members()
-                ),
+                ctx.value("cash_conversion_p50", w, (dim, dv), p50, group.members()),
+                ctx.value("cash_conversion_p90", w, (dim, dv), p90, group.members()),
             ]
         first = deals.where(in_window(deals["first_cash_at"], now, window.seconds))
         for dim, dv, group in first.slices(ctx.dimensions):
             days = (group["first_cash_at"] - group["closed_won_at"]) / DAY
+            p50, p90 = p50_p90(days)
             out += [
-                ctx.value(
-                    "deal_cash_conversion_p50", w, (dim, dv), percentile(days, 0.5), group.members()
-                ),
-                ctx.value(
-                    "deal_cash_conversion_p90", w, (dim, dv), percentile(days, 0.9), group.members()
-                ),
+                ctx.value("deal_cash_conversion_p50", w, (dim, dv), p50, group.members()),
+                ctx.value("deal_cash_conversion_p90", w, (dim, dv), p90, group.members()),
             ]
     return out

@@ -195,6 +195,15 @@ def _all() -> dict[str, KpiDefinition]:
             "billable_item",
         ),
         _d(
+            "utilization",
+            "ratio",
+            "billable hours approved in the window (time items, not rejected) of the "
+            "consultants / their capacity hours in the window (weekly capacity x days of the "
+            "window they existed / 7), by the consultant's practice and legal entity",
+            "window",
+            "consultant",
+        ),
+        _d(
             "time_to_invoice_p50",
             "days",
             "p50 of invoiced_at - approved_at per billable item invoiced in the window",

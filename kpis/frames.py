@@ -6,7 +6,7 @@ lifecycle events were recorded after a watermark."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -24,8 +24,9 @@ INVOICE_COLUMNS = (
 )
 ITEM_COLUMNS = (
     "id, deal_id, invoice_id, kind, quantity, rate, amount, invoiced_amount, currency, stage, "
-    "approved_at, invoiced_at"
+    "approved_at, invoiced_at, consultant"
 )
+CONSULTANT_COLUMNS = "id, practice, legal_entity, weekly_capacity_hours, created_at"
 
 _TIMES = {
     "closed_won_at",
@@ -52,6 +53,7 @@ _NUMBERS = {
     "invoiced_amount",
     "attempt_no",
     "duration_ms",
+    "weekly_capacity_hours",
 }
 
 OBJECT_TABLES: dict[str, tuple[str, str]] = {
@@ -115,8 +117,12 @@ def _read_for_deals(
         for start in range(0, len(deal_ids), _CHUNK)
     ]
     if not parts:
-        return _typed(pd.DataFrame(columns=[c.strip() for c in columns.split(",")], dtype=object))
+        return empty_frame(columns)
     return _typed(pd.concat(parts, ignore_index=True))
+
+
+def empty_frame(columns: str) -> pd.DataFrame:
+    return _typed(pd.DataFrame(columns=[c.strip() for c in columns.split(",")], dtype=object))
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,8 @@ class StoreFrames:
     invoices: pd.DataFrame
     items: pd.DataFrame
     events_seen: int
+    consultants: pd.DataFrame = field(default_factory=lambda: empty_frame(CONSULTANT_COLUMNS))
+    """PSA consultants and their weekly capacity (not per deal: read whole)"""
 
 
 def max_event_id(conn: Connection) -> int:
@@ -144,7 +152,12 @@ def load_store_frames(conn: Connection) -> StoreFrames:
         name: read_frame(conn, f"SELECT {columns} FROM {table}")
         for name, (table, columns) in OBJECT_TABLES.items()
     }
-    return StoreFrames(events_seen=seen, **frames)
+    return StoreFrames(events_seen=seen, consultants=load_consultants(conn), **frames)
+
+
+def load_consultants(conn: Connection) -> pd.DataFrame:
+    """Every consultant (a few per practice and entity: read whole at every refresh)."""
+    return read_frame(conn, f"SELECT {CONSULTANT_COLUMNS} FROM consultants")
 
 
 def changed_deals(conn: Connection, after_event_id: int) -> tuple[list[str], int]:
@@ -156,8 +169,8 @@ def changed_deals(conn: Connection, after_event_id: int) -> tuple[list[str], int
             "WHERE id > :after AND id <= :upto AND deal_id IS NOT NULL"
         ),
         {"after": after_event_id, "upto": seen},
-    ).scalars()
-    return [str(r) for r in rows], seen
+    ).all()
+    return [str(r[0]) for r in rows], seen
 
 
 def load_deal_rows(conn: Connection, deal_ids: Sequence[str]) -> dict[str, pd.DataFrame]:

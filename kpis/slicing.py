@@ -31,6 +31,14 @@ class Members:
     def __len__(self) -> int:
         return len(self._positions)
 
+    @property
+    def ids(self) -> Array:
+        return self._ids
+
+    @property
+    def positions(self) -> npt.NDArray[np.intp]:
+        return self._positions
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.tolist())
 
@@ -39,6 +47,61 @@ class Members:
 
     def tolist(self) -> list[str]:
         return [str(i) for i in self._ids[self._positions].tolist()]
+
+
+class LiveMembers(Members):
+    """Members among rows some of which have since been replaced (`live` is False for
+    those): listed lazily, counted by the caller, who keeps the count up to date."""
+
+    def __init__(
+        self, ids: Array, positions: npt.NDArray[np.intp], live: npt.NDArray[np.bool_], count: int
+    ) -> None:
+        super().__init__(ids, positions)
+        self._live = live
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def head(self, count: int) -> list[str]:
+        found: list[str] = []
+        step = max(count * 4, 64)
+        for start in range(0, len(self._positions), step):
+            chunk = self._positions[start : start + step]
+            chunk = chunk[self._live[chunk]]
+            found += [str(i) for i in self._ids[chunk[: count - len(found)]].tolist()]
+            if len(found) >= count:
+                break
+        return found
+
+    def tolist(self) -> list[str]:
+        kept = self._positions[self._live[self._positions]]
+        return [str(i) for i in self._ids[kept].tolist()]
+
+
+class ChainedMembers(Members):
+    """The members of several parts of one value, one after the other."""
+
+    def __init__(self, parts: Sequence[Members]) -> None:
+        super().__init__(np.zeros(0, dtype=object), np.zeros(0, dtype=np.intp))
+        self._parts = [p for p in parts if len(p)]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    def head(self, count: int) -> list[str]:
+        found: list[str] = []
+        for part in self._parts:
+            if len(found) >= count:
+                break
+            found += part.head(count - len(found))
+        return found
+
+    def tolist(self) -> list[str]:
+        return [i for p in self._parts for i in p.tolist()]
+
+
+NO_MEMBERS = Members(np.zeros(0, dtype=object), np.zeros(0, dtype=np.intp))
 
 
 class Vocabulary:
@@ -115,6 +178,12 @@ class Table:
         }
         return Table(columns, codes, {**self.labels, **fresh.labels})
 
+    def take(self, keep: npt.NDArray[np.bool_]) -> Table:
+        """The rows where `keep` holds."""
+        columns = {name: values[keep] for name, values in self.columns.items()}
+        codes = {name: values[keep] for name, values in self.codes.items()}
+        return Table(columns, codes, dict(self.labels))
+
     def rows(self) -> Rows:
         size = len(next(iter(self.columns.values()))) if self.columns else 0
         return Rows(self, np.arange(size, dtype=np.intp))
@@ -169,6 +238,16 @@ def percentile(values: Array, q: float) -> float | None:
     if data.size == 0:
         return None
     return float(np.percentile(data, q * 100.0, method="linear"))
+
+
+def p50_p90(values: Array) -> tuple[float | None, float | None]:
+    """`percentile(values, 0.5), percentile(values, 0.9)` in one pass over the values."""
+    data = np.asarray(values, dtype="float64")
+    data = data[~np.isnan(data)]
+    if data.size == 0:
+        return None, None
+    p50, p90 = np.percentile(data, [50.0, 90.0], method="linear")
+    return float(p50), float(p90)
 
 
 def total(values: Array) -> float:

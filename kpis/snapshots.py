@@ -17,12 +17,15 @@ from kpis.facts import build_facts
 from kpis.frames import (
     StoreFrames,
     changed_deals,
+    load_consultants,
     load_deal_rows,
     load_integration_frames,
     load_store_frames,
 )
+from kpis.incremental import SplitFacts, horizon_seconds
 from kpis.tables import FactTables
 from kpis.values import KpiValue
+from kpis.windows import windows_from
 from store.monitoring import KpiSnapshot
 from throughline.config import Settings
 
@@ -74,36 +77,58 @@ def write_snapshots(engine: Engine, values: list[KpiValue], as_of: dt.datetime) 
 
 
 class KpiRefresher:
-    """Holds the fact tables of the last refresh and the lifecycle-event watermark, so the
-    next refresh reads and rebuilds only the deals with events recorded since."""
+    """Holds the fact rows of the last refresh, split into settled deals (kept as sums) and
+    the rest (kpis.incremental), and the lifecycle-event watermark, so the next refresh
+    reads and rebuilds only the deals with events recorded since, and computes over the
+    unsettled rows only."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
-        self._tables: FactTables | None = None
+        self._split: SplitFacts | None = None
         self._events_seen = 0
+        self._horizon = horizon_seconds(windows_from(settings.kpis))
 
     @property
-    def tables(self) -> FactTables | None:
-        return self._tables
+    def split(self) -> SplitFacts | None:
+        """The kept fact rows (None before the first refresh)."""
+        return self._split
 
     def compute(self, now: dt.datetime) -> tuple[list[KpiValue], str, int]:
-        with self._engine.connect() as conn:
-            if self._tables is None:
-                frames = load_store_frames(conn)
-                tables = FactTables.of(build_facts(frames, self._settings.kpis))
-                seen, mode, read = frames.events_seen, "full", len(frames.deals)
-            else:
-                ids, seen = changed_deals(conn, self._events_seen)
-                tables = self._tables
-                if ids:
-                    fresh = StoreFrames(events_seen=seen, **load_deal_rows(conn, ids))
-                    rebuilt = build_facts(fresh, self._settings.kpis, tables.vocabulary)
-                    tables = tables.replace_deals(FactTables.of(rebuilt), ids)
-                mode, read = "incremental", len(ids)
-            integration = load_integration_frames(conn)
-        self._tables, self._events_seen = tables, seen
-        return compute_from_tables(tables, integration, self._settings, now), mode, read
+        at = now.timestamp()
+        try:
+            with self._engine.connect() as conn:
+                if self._split is None:
+                    frames = load_store_frames(conn)
+                    tables = FactTables.of(build_facts(frames, self._settings.kpis))
+                    split = SplitFacts.split(tables, at, self._horizon)
+                    seen, mode, read = frames.events_seen, "full", len(frames.deals)
+                    consultants = frames.consultants
+                else:
+                    ids, seen = changed_deals(conn, self._events_seen)
+                    split = self._split
+                    if ids:
+                        fresh = StoreFrames(events_seen=seen, **load_deal_rows(conn, ids))
+                        rebuilt = build_facts(fresh, self._settings.kpis, split.active.vocabulary)
+                        split.replace_deals(FactTables.of(rebuilt), ids)
+                    if split.due_for_split(at):
+                        split = SplitFacts.split(split.merged(), at, self._horizon)
+                    mode, read = "incremental", len(ids)
+                    consultants = load_consultants(conn)
+                integration = load_integration_frames(conn)
+        except BaseException:
+            self._split = None  # half-applied changes: start over from the store next time
+            raise
+        self._split, self._events_seen = split, seen
+        values = compute_from_tables(
+            split.active,
+            integration,
+            self._settings,
+            now,
+            settled=split.settled_parts(),
+            consultants=consultants,
+        )
+        return values, mode, read
 
     def refresh(self, now: dt.datetime) -> RefreshReport:
         started = time.perf_counter()

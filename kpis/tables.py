@@ -15,7 +15,7 @@ from kpis.facts import Facts
 from kpis.slicing import Table, Vocabulary
 
 
-def _invoice_deal(deals: Table, invoices: Table) -> npt.NDArray[np.intp]:
+def invoice_deal_rows(deals: Table, invoices: Table) -> npt.NDArray[np.intp]:
     deal_keys = deals.columns["deal_key"].astype(np.intp)
     invoice_keys = invoices.columns["deal_key"].astype(np.intp)
     size = int(max(deal_keys.max(initial=-1), invoice_keys.max(initial=-1))) + 1
@@ -38,7 +38,7 @@ class FactTables:
         deals = Table.of(facts.deals, BUSINESS_DIMENSIONS, facts.vocabulary)
         invoices = Table.of(facts.invoices, BUSINESS_DIMENSIONS, facts.vocabulary)
         items = Table.of(facts.items, BUSINESS_DIMENSIONS, facts.vocabulary)
-        return cls(deals, invoices, items, _invoice_deal(deals, invoices), facts.vocabulary)
+        return cls(deals, invoices, items, invoice_deal_rows(deals, invoices), facts.vocabulary)
 
     def replace_deals(self, fresh: FactTables, deal_ids: Iterable[str]) -> FactTables:
         """These tables with every row of `deal_ids` replaced by the rows of `fresh`
@@ -53,4 +53,6 @@ class FactTables:
         deals = self.deals.keep_and_append(kept(self.deals), fresh.deals)
         invoices = self.invoices.keep_and_append(kept(self.invoices), fresh.invoices)
         items = self.items.keep_and_append(kept(self.items), fresh.items)
-        return FactTables(deals, invoices, items, _invoice_deal(deals, invoices), self.vocabulary)
+        return FactTables(
+            deals, invoices, items, invoice_deal_rows(deals, invoices), self.vocabulary
+        )

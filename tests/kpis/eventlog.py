@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from store.monitoring import ProbeResult
-from store.objects import BillableItem, Contract, Deal, Invoice, Project
+from store.objects import BillableItem, Consultant, Contract, Deal, Invoice, Project
 from store.outbox import DeadLetter, Replay, SyncAttempt, SyncMessage
 from store.telemetry import LifecycleEvent
 
@@ -160,6 +160,7 @@ class EventLog:
         invoice_id: str | None = None,
         invoiced: str | None = None,
         invoiced_amount: float | None = None,
+        consultant: str | None = None,
     ) -> None:
         self._add(
             BillableItem,
@@ -175,7 +176,30 @@ class EventLog:
             stage=stage,
             approved_at=at(approved),
             invoiced_at=at(invoiced) if invoiced else None,
+            consultant=consultant,
             created_at=T0,
+        )
+
+    def consultant(
+        self,
+        consultant_id: str,
+        *,
+        entity: str | None,
+        practice: str | None,
+        weekly_hours: float,
+        created: str = "2026-01-01 00:00",
+    ) -> None:
+        self._add(
+            Consultant,
+            id=consultant_id,
+            name=f"Consultant {consultant_id}",
+            email=f"{consultant_id.lower()}@example.test",
+            role="Consultant",
+            practice=practice,
+            legal_entity=entity,
+            weekly_capacity_hours=Decimal(str(weekly_hours)),
+            created_at=at(created),
+            updated_at=at(created),
         )
 
     def message(
@@ -242,6 +266,7 @@ class EventLog:
 
     def write(self, engine: Engine) -> None:
         order = [
+            Consultant,
             Deal,
             Contract,
             Project,
