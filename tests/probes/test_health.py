@@ -115,3 +115,21 @@ def test_a_field_our_flows_read_gone_missing_is_schema_drift(ctx: ProbeContext) 
         "crm",
     )
     assert finding.object_id
+
+
+def test_with_no_drift_every_probe_is_ok(firm: Firm) -> None:
+    """The whole registry (health, freshness, stuck work, reconciliation) on the synced
+    sandbox firm, through the runner that `serve` schedules."""
+    from opentelemetry.trace import NoOpTracer
+
+    from probes.registry import build_probes
+    from probes.runner import ProbeRunner
+
+    settings = sandbox_settings(firm.servers.urls)
+    ctx = ProbeContext(firm.engine, firm.connectors.context.apis, firm.world.clock.now)
+    runner = ProbeRunner(firm.engine, ctx, NoOpTracer(), timeout=dt.timedelta(seconds=60))
+    outcomes = {probe.name: runner.run(probe).outcome for probe in build_probes(settings)}
+    assert len(outcomes) == 15
+    assert {
+        name: o.observed for name, o in outcomes.items() if o.status is not ProbeStatus.OK
+    } == {}
