@@ -155,6 +155,18 @@ def summary(
     return out
 
 
+def duplicated(frame: pd.DataFrame, keys: list[str], id_column: str) -> pd.DataFrame:
+    """Rows sharing `keys` with another row, one per key: its first row, with every id
+    under `ids` (sorted) and their number under `times`."""
+    dup = frame[frame.duplicated(keys, keep=False) & frame[keys].notna().all(axis=1)]
+    if dup.empty:
+        return dup.assign(ids=pd.Series(dtype=object), times=pd.Series(dtype="int64"))
+    ordered = dup.sort_values(id_column)
+    listed = ordered.groupby(keys, sort=False)[id_column].agg(list).rename("ids")
+    first = ordered.drop_duplicates(keys).merge(listed, left_on=keys, right_index=True)
+    return first.assign(times=first.ids.str.len())
+
+
 def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Series:
     """Past its grace: a missing time counts as long past (nothing says it is recent)."""
     return (moments + grace <= now).fillna(True).astype(bool)
@@ -240,6 +252,34 @@ def deals_downstream(
         detail={"won_at": "won_at", "account_id": "account_id", "legal_entity": "legal_entity"},
     )
     executed = contracts[contracts.status == "executed"]
+    live = contracts[contracts.status != "cancelled"]
+    result.findings += findings(
+        duplicated(live, ["deal_id"], "contract_id"),
+        "contract_duplicated",
+        "deal",
+        "deal_id",
+        "clm",
+        amount="value",
+        detail={"contract_ids": "ids", "times": "times"},
+    )
+    result.findings += findings(
+        duplicated(customers, ["account_id", "legal_entity"], "customer_id"),
+        "customer_duplicated",
+        "customer",
+        "customer_id",
+        "erp",
+        deal=None,
+        detail={"crm_account_id": "account_id", "customer_ids": "ids", "times": "times"},
+    )
+    result.findings += findings(
+        duplicated(projects, ["contract_id"], "project_id"),
+        "project_duplicated",
+        "contract",
+        "contract_id",
+        "psa",
+        amount="price",
+        detail={"project_ids": "ids", "times": "times"},
+    )
     orphans = contracts[~member(contracts.deal_id, deals.deal_id)]
     result.findings += findings(
         orphans,
@@ -389,6 +429,14 @@ def contracts_vs_schedules(
 ) -> Result:
     result = Result()
     executed = contracts[contracts.status == "executed"]
+    result.findings += findings(
+        duplicated(schedules[schedules.status != "cancelled"], ["contract_id"], "schedule_id"),
+        "schedule_duplicated",
+        "contract",
+        "contract_id",
+        "billing",
+        detail={"schedule_ids": "ids", "times": "times"},
+    )
     by_contract = schedules.drop_duplicates("contract_id")
     pair = executed.merge(
         by_contract.rename(
@@ -612,6 +660,15 @@ def billable_vs_billed(
             detail={"project_id": "project_id", "contract_id": "contract_id", "role": "role"},
             money_detail={"approved_hours": "hours"},
         )
+    result.findings += findings(
+        duplicated(billed[billed.charge_id.notna()], ["item_id"], "charge_id"),
+        "charge_duplicated",
+        "billable_item",
+        "item_id",
+        "billing",
+        amount="amount",
+        detail={"charge_ids": "ids", "times": "times", "kind": "kind"},
+    )
     charged = billed[billed.charge_id.notna()].copy()
     charged["billed_amount"] = (charged.quantity * charged.unit_price / 100).round().astype("Int64")
     charged["leaked"] = charged.amount - charged.billed_amount

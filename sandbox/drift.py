@@ -164,6 +164,31 @@ def shrink_charge(services: Services, item_id: str, quantity: Decimal) -> Drift:
     )
 
 
+def bill_item_twice(services: Services, item_id: str) -> Drift:
+    """Billing: a second charge for the same approved PSA item (a billable sent twice)."""
+    billing = services["billing"]
+    first = _one(billing, "charges", source_reference=item_id)
+    body: dict[str, Any] = {
+        k: first[k]
+        for k in (
+            "billing_schedule_id",
+            "source_reference",
+            "description",
+            "service_date",
+            "quantity",
+            "unit_price",
+            "role",
+        )
+        if k in first
+    }
+    second = billing.create("charges", body)
+    return Drift(
+        "charge_duplicated",
+        "billing",
+        {"item_id": item_id, "charge_id": str(first["id"]), "second": str(second["id"])},
+    )
+
+
 def pay_unrecorded(services: Services, invoice_id: str, amount: Decimal) -> Drift:
     """ERP: a payment applied to a receivable that nothing carries on as cash collected."""
     erp = services["erp"]
@@ -221,6 +246,7 @@ def win_deal_unsynced(services: Services, account_id: str, amount: Decimal) -> D
 
 __all__ = [
     "Drift",
+    "bill_item_twice",
     "change_posting_amount",
     "change_schedule_rate",
     "pay_unrecorded",

@@ -1,9 +1,9 @@
 """Reconciliation probes against the real sandbox over HTTP: a quarter of the sandbox firm
 synced by our connectors under the `default` fault profile reconciles clean; then drift is
 injected into the systems (an invoice posted twice, one never posted, a posting edited to
-another amount, a schedule rate off the contract, approved hours billed short, a payment
-nobody recorded, a won deal that never reached CLM) and each probe names exactly the
-records involved."""
+another amount, a schedule rate off the contract, approved hours billed short, an item
+charged twice, a payment nobody recorded, a won deal that never reached CLM) and each
+probe names exactly the records involved."""
 
 from __future__ import annotations
 
@@ -118,9 +118,9 @@ def drifted(firm: Firm, clean: dict[str, Outcome]) -> Drifted:
     role, rate = tm["rate_card"][0]["role"], Decimal(tm["rate_card"][0]["unit_price"])
     hourly = {w["id"] for w in psa.all("workspaces") if w["billing_mode"] == "time_and_materials"}
     time_ids = {e["id"] for e in psa.all("time_entries") if e["workspace_id"] in hourly}
-    pending = next(
+    pending = [
         c for c in billing.all("charges", status="pending") if c["source_reference"] in time_ids
-    )
+    ]
     drifts = {
         "posted_twice": drift.post_invoice_twice(services, unpaid[0]["externalId"]),
         "never_posted": drift.release_invoice_unposted(services, tm["id"], Decimal("1250.00")),
@@ -131,8 +131,9 @@ def drifted(firm: Firm, clean: dict[str, Outcome]) -> Drifted:
             services, tm["contract_number"], role, rate + 25
         ),
         "quantity_mismatch": drift.shrink_charge(
-            services, pending["source_reference"], Decimal(pending["quantity"]) - 1
+            services, pending[0]["source_reference"], Decimal(pending[0]["quantity"]) - 1
         ),
+        "charge_duplicated": drift.bill_item_twice(services, pending[1]["source_reference"]),
         "payment_not_recorded": drift.pay_unrecorded(
             services, unpaid[2]["externalId"], Decimal("100.00")
         ),
@@ -216,11 +217,18 @@ def test_a_schedule_rate_off_the_contract(drifted: Drifted) -> None:
     assert Decimal(finding.detail["billing_rate"]) - Decimal(finding.detail["clm_rate"]) == 25
 
 
-def test_approved_hours_billed_short_are_leakage(drifted: Drifted) -> None:
+def test_approved_hours_billed_short_or_twice(drifted: Drifted) -> None:
     outcome = drifted.outcomes["reconcile.billable_vs_billed"]
-    injected = drifted.drifts["quantity_mismatch"]
-    assert kinds(outcome) == {("quantity_mismatch", injected.records["item_id"])}
-    finding = outcome.findings[0]
+    injected, twice = drifted.drifts["quantity_mismatch"], drifted.drifts["charge_duplicated"]
+    assert kinds(outcome) == {
+        ("quantity_mismatch", injected.records["item_id"]),
+        ("charge_duplicated", twice.records["item_id"]),
+    }
+    doubled = only(outcome, "charge_duplicated")
+    assert doubled.detail["charge_ids"] == sorted(
+        [twice.records["charge_id"], twice.records["second"]]
+    )
+    finding = only(outcome, "quantity_mismatch")
     assert finding.detail["charge_id"] == injected.records["charge_id"]
     hours = Decimal(finding.detail["approved_hours"]) - Decimal(finding.detail["charged_hours"])
     assert hours == 1  # one hour short
@@ -257,7 +265,10 @@ def test_a_gap_inside_its_grace_is_lag_not_drift(drifted: Drifted) -> None:
     assert now["reconcile.payments_vs_cash"].status is ProbeStatus.OK
     assert now["reconcile.deals_vs_downstream"].status is ProbeStatus.OK
     assert {f.kind for f in now["reconcile.contracts_vs_schedules"].findings} == {"rate_mismatch"}
-    assert {f.kind for f in now["reconcile.billable_vs_billed"].findings} == {"quantity_mismatch"}
+    assert {f.kind for f in now["reconcile.billable_vs_billed"].findings} == {
+        "quantity_mismatch",
+        "charge_duplicated",
+    }
 
 
 def test_findings_are_stored_as_they_are(drifted: Drifted) -> None:
