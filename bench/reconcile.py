@@ -128,6 +128,7 @@ def build(n: int, seed: int) -> dict[str, Any]:
     wrong_status = postings.index[(postings.status == "open").to_numpy()][:: max(1, n // 200)]
     postings.loc[wrong_status, "status"] = "paid"
     return {
+        **_billables(rng, invoices),
         "invoices": invoices,
         "postings": postings,
         "customers": customers,
@@ -135,6 +136,136 @@ def build(n: int, seed: int) -> dict[str, Any]:
         "payments": payments,
         "store_payments": store_payments,
         "store_invoices": store_invoices,
+    }
+
+
+def _billables(rng: np.random.Generator, invoices: pd.DataFrame) -> dict[str, Any]:
+    """Three approved time entries per invoice on hourly projects, a milestone for one
+    invoice in twenty, each charged once and billed on its invoice line; with drift:
+    items never charged (some refused by validation: not findings), charged twice, at fewer
+    hours or another rate, charges left pending past the billing cycle, lines billing
+    another quantity or price than their charge."""
+    n = len(invoices)
+    n_projects = max(10, n // 4)
+    entity = rng.integers(0, 3, n_projects)
+    projects = pd.DataFrame(
+        {
+            "project_id": (40_000_000 + np.arange(n_projects)).astype(str).astype(object),
+            "contract_id": ids("AGR-", np.arange(n_projects)),
+            "deal_id": ids("0065g", np.arange(n_projects)),
+            "legal_entity": ENTITIES[entity].astype(object),
+            "currency": CURRENCIES[entity].astype(object),
+            "billing_mode": np.where(
+                rng.random(n_projects) < 0.8, "time_and_materials", "fixed_fee"
+            ).astype(object),
+            "price": pd.array(rng.integers(1_000_000, 50_000_000, n_projects), dtype="Int64"),
+            "status": np.full(n_projects, "active", dtype=object),
+        }
+    )
+    schedules = pd.DataFrame(
+        {
+            "schedule_id": ids("BS", np.arange(n_projects)),
+            "contract_id": projects.contract_id.to_numpy(),
+            "deal_id": projects.deal_id.to_numpy(),
+            "currency": projects.currency.to_numpy(),
+            "status": np.full(n_projects, "active", dtype=object),
+        }
+    )
+    hourly = np.flatnonzero(projects.billing_mode.to_numpy() == "time_and_materials")
+    k = 3 * n
+    inv_of = np.repeat(np.arange(n), 3)
+    proj = hourly[rng.integers(0, len(hourly), k)]
+    minutes = rng.integers(4, 41, k) * 60 + rng.choice([0, 15, 30, 45], k)
+    rate = rng.integers(100, 400, k) * 100
+    issued_at = invoices.issued_at.dt.tz_convert(None).to_numpy()  # UTC, as datetime64
+    now = NOW.tz_convert(None).to_datetime64()
+    approved = pd.to_datetime(
+        issued_at[inv_of] - pd.to_timedelta(rng.uniform(3, 30, k), unit="D").to_numpy(),
+        utc=True,
+    )
+    time = pd.DataFrame(
+        {
+            "item_id": (90_000_000 + np.arange(k)).astype(str).astype(object),
+            "project_id": projects.project_id.to_numpy()[proj],
+            "role": np.array(["Analyst", "Consultant", "Manager"], dtype=object)[
+                rng.integers(0, 3, k)
+            ],
+            "minutes": pd.array(minutes, dtype="Int64"),
+            "rate": pd.array(rate, dtype="Int64"),
+            "approved_at": approved,
+        }
+    )
+    m = n // 20
+    ms_proj = rng.integers(0, n_projects, m)
+    ms_price = rng.integers(500_000, 5_000_000, m)
+    milestones = pd.DataFrame(
+        {
+            "item_id": (70_000_000 + np.arange(m)).astype(str).astype(object),
+            "project_id": projects.project_id.to_numpy()[ms_proj],
+            "milestone_id": ids("MS", np.arange(m)),
+            "price": pd.array(ms_price, dtype="Int64"),
+            "state": np.full(m, "approved", dtype=object),
+            "approved_at": NOW - pd.to_timedelta(rng.uniform(2, 90, m), unit="D"),
+        }
+    )
+    # the charges: one per item, but for the drift
+    item_ids = np.concatenate([time.item_id.to_numpy(), milestones.item_id.to_numpy()])
+    item_proj = np.concatenate([proj, ms_proj])
+    hours = np.concatenate([np.rint(minutes * 100 / 60).astype("int64"), np.full(m, 100)])
+    price = np.concatenate([rate, ms_price])
+    item_inv = np.concatenate([inv_of, rng.integers(0, n, m)])
+    roll = rng.random(len(item_ids))
+    charged = roll >= 0.003
+    refused_items = set(item_ids[(roll < 0.001)])
+    twice = (roll >= 0.003) & (roll < 0.004)
+    rows = np.concatenate([np.flatnonzero(charged), np.flatnonzero(twice)])
+    c = len(rows)
+    quantity = hours[rows].copy()
+    short = rng.random(c) < 0.001
+    quantity[short] -= 100
+    unit_price = price[rows].copy()
+    off_rate = rng.random(c) < 0.001
+    unit_price[off_rate] += 500
+    issued = issued_at[item_inv[rows]]
+    pending = issued > now - np.timedelta64(20, "D")
+    stale = rng.random(c) < 0.001
+    pending |= stale
+    created = np.where(stale, now - np.timedelta64(60, "D"), issued - np.timedelta64(5, "D"))
+    charges = pd.DataFrame(
+        {
+            "charge_id": ids("CHG", np.arange(c)),
+            "schedule_id": schedules.schedule_id.to_numpy()[item_proj[rows]],
+            "item_id": item_ids[rows],
+            "quantity": pd.array(quantity, dtype="Int64"),
+            "unit_price": pd.array(unit_price, dtype="Int64"),
+            "status": np.where(pending, "pending", "invoiced").astype(object),
+            "invoice_id": np.where(
+                pending, None, invoices.invoice_id.to_numpy()[item_inv[rows]]
+            ).astype(object),
+            "created_at": pd.to_datetime(created, utc=True),
+        }
+    )
+    billed = charges[charges.status == "invoiced"]
+    line_quantity = billed.quantity.to_numpy(dtype="int64").copy()
+    line_price = billed.unit_price.to_numpy(dtype="int64").copy()
+    off_line = rng.random(len(billed)) < 0.001
+    line_price[off_line] = line_price[off_line] * 11 // 10
+    lines = pd.DataFrame(
+        {
+            "invoice_id": billed.invoice_id.to_numpy(),
+            "charge_id": billed.charge_id.to_numpy(),
+            "line_quantity": pd.array(line_quantity, dtype="Int64"),
+            "line_unit_price": pd.array(line_price, dtype="Int64"),
+        }
+    )
+    return {
+        "time": time,
+        "milestones": milestones,
+        "projects": projects,
+        "charges": charges,
+        "schedules": schedules,
+        "lines": lines,
+        "refused_items": refused_items,
     }
 
 
@@ -201,6 +332,23 @@ def _payments(
 def ours_invoices(w: dict[str, Any]) -> Counter[str]:
     result = compare.invoices_vs_postings(
         w["invoices"], w["postings"], w["customers"], now=NOW, grace=Grace(), refused=w["refused"]
+    )
+    assert result.summary
+    return Counter(f.kind for f in result.findings)
+
+
+def ours_billables(w: dict[str, Any]) -> Counter[str]:
+    result = compare.billable_vs_billed(
+        w["time"],
+        w["milestones"],
+        w["projects"],
+        w["charges"],
+        w["schedules"],
+        w["lines"],
+        now=NOW,
+        grace=Grace(),
+        refused_items=w["refused_items"],
+        refused_invoices=w["refused"],
     )
     assert result.summary
     return Counter(f.kind for f in result.findings)
@@ -300,6 +448,61 @@ WHERE (p.status = 'paid' AND coalesce(t.paid_total, 0) < p.amount)
    OR (p.status = 'open' AND coalesce(t.paid_total, 0) >= p.amount)
 """
 
+BILLABLES_SQL = """
+WITH entries AS (
+    SELECT t.item_id, 'time' AS kind, t.project_id, p.deal_id, p.legal_entity, p.currency,
+           t.role, CAST(round(t.minutes * 100 / 60.0) AS BIGINT) AS hours, t.rate,
+           t.approved_at
+    FROM time_entries t JOIN projects p USING (project_id)
+    WHERE p.billing_mode = 'time_and_materials'
+), items AS (
+    SELECT *, CAST(round(hours * rate / 100.0) AS BIGINT) AS amount FROM entries
+    UNION ALL
+    SELECT m.item_id, 'milestone', m.project_id, p.deal_id, p.legal_entity, p.currency,
+           NULL, 100, m.price, m.approved_at, m.price
+    FROM milestones m JOIN projects p USING (project_id) WHERE m.state = 'approved'
+), billed AS (
+    SELECT i.*, c.charge_id, c.quantity, c.unit_price
+    FROM items i LEFT JOIN charges c USING (item_id)
+)
+SELECT CASE kind WHEN 'time' THEN 'unbilled_time' ELSE 'unbilled_milestone' END AS kind,
+       item_id AS object_id, amount
+FROM billed
+WHERE charge_id IS NULL AND item_id NOT IN (SELECT item_id FROM refused_items)
+  AND (approved_at + INTERVAL 24 HOUR <= $now OR approved_at IS NULL)
+UNION ALL
+SELECT 'charge_duplicated', item_id, any_value(amount) FROM billed
+WHERE charge_id IS NOT NULL GROUP BY item_id HAVING count(*) > 1
+UNION ALL
+SELECT 'quantity_mismatch', item_id, amount FROM billed
+WHERE charge_id IS NOT NULL AND hours IS DISTINCT FROM quantity
+UNION ALL
+SELECT 'rate_mismatch', item_id, amount FROM billed
+WHERE charge_id IS NOT NULL AND rate IS DISTINCT FROM unit_price
+UNION ALL
+SELECT 'uninvoiced_charge', c.charge_id, c.quantity * c.unit_price / 100
+FROM charges c JOIN schedules s USING (schedule_id)
+WHERE c.status = 'pending' AND s.status = 'active'
+  AND (c.created_at + INTERVAL 34 DAY <= $now OR c.created_at IS NULL)
+UNION ALL
+SELECT 'invoice_line_mismatch', l.invoice_id, l.line_quantity
+FROM lines l LEFT JOIN charges c USING (charge_id) LEFT JOIN schedules s USING (schedule_id)
+WHERE l.invoice_id NOT IN (SELECT invoice_id FROM refused)
+  AND (c.quantity IS DISTINCT FROM l.line_quantity
+       OR c.unit_price IS DISTINCT FROM l.line_unit_price)
+"""
+
+BILLABLES_SUMMARY_SQL = """
+WITH hourly AS (
+    SELECT p.legal_entity, p.currency, t.minutes, t.rate
+    FROM time_entries t JOIN projects p USING (project_id)
+    WHERE p.billing_mode = 'time_and_materials'
+)
+SELECT legal_entity, currency, count(*) AS n,
+       sum(CAST(round(CAST(round(minutes * 100 / 60.0) AS BIGINT) * rate / 100.0) AS BIGINT))
+FROM hourly GROUP BY ALL ORDER BY ALL
+"""
+
 PAYMENTS_SUMMARY_SQL = """
 SELECT c.legal_entity, y.currency, count(*) AS n, sum(y.amount) AS amount
 FROM payments y LEFT JOIN postings p USING (posting_id) LEFT JOIN customers c
@@ -319,7 +522,13 @@ def duck_connection(w: dict[str, Any]) -> duckdb.DuckDBPyConnection:
         "store_invoices",
     ):
         con.register(name, w[name])
+    for name in ("milestones", "projects", "charges", "schedules", "lines"):
+        con.register(name, w[name])
+    con.register("time_entries", w["time"])
     con.register("refused", pd.DataFrame({"invoice_id": sorted(w["refused"])}, dtype=object))
+    con.register(
+        "refused_items", pd.DataFrame({"item_id": sorted(w["refused_items"])}, dtype=object)
+    )
     return con
 
 
@@ -355,6 +564,7 @@ def main() -> None:
     world = build(n, args.seed)
     print(
         f"world: {len(world['invoices']):,} invoices, {len(world['postings']):,} AR postings, "
+        f"{len(world['time']):,} approved time entries, {len(world['charges']):,} charges, "
         f"{len(world['payments']):,} payments, {len(world['customers']):,} customers "
         f"(built in {time.perf_counter() - started:.1f}s)",
         flush=True,
@@ -363,6 +573,7 @@ def main() -> None:
     ok = True
     for label, ours_fn, sql, summary_sql in (
         ("invoices vs postings", ours_invoices, INVOICES_SQL, INVOICES_SUMMARY_SQL),
+        ("billable vs billed", ours_billables, BILLABLES_SQL, BILLABLES_SUMMARY_SQL),
         ("payments vs cash", ours_payments, PAYMENTS_SQL, PAYMENTS_SUMMARY_SQL),
     ):
         ours_s, ours_all, ours_counts = best(lambda f=ours_fn: f(world), args.repeat)  # type: ignore[misc]

@@ -91,22 +91,25 @@ def findings(
     for extra in (deal, amount, currency):
         if extra is not None:
             columns.append(extra)
-    rows = frame[list(dict.fromkeys(columns))].to_dict("records")
+    values = {col: [_plain(v) for v in frame[col].tolist()] for col in dict.fromkeys(columns)}
+    amounts = {col: [money(v) for v in values[col]] for col in monies.values()}
+    if amount is not None and amount not in amounts:
+        amounts[amount] = [money(v) for v in values[amount]]
     out = []
-    for row in rows:
-        info: dict[str, Any] = {key: _plain(row[col]) for key, col in plain.items()}
+    for i in range(len(frame)):
+        info: dict[str, Any] = {key: values[col][i] for key, col in plain.items()}
         for key, col in monies.items():
-            value = money(row[col])
+            value = amounts[col][i]
             info[key] = None if value is None else str(value)
         out.append(
             Finding(
                 kind=kind,
                 object_type=object_type,
-                object_id=_plain(row[id_column]),
-                deal_id=_plain(row[deal]) if deal is not None else None,
+                object_id=values[id_column][i],
+                deal_id=values[deal][i] if deal is not None else None,
                 system=system,
-                amount=money(row[amount]) if amount is not None else None,
-                currency=_plain(row[currency]) if currency is not None else None,
+                amount=amounts[amount][i] if amount is not None else None,
+                currency=values[currency][i] if currency is not None else None,
                 detail=info,
             )
         )
@@ -115,14 +118,11 @@ def findings(
 
 def differs(left: pd.Series, right: pd.Series) -> pd.Series:
     """Row-wise inequality where a missing value equals only a missing value."""
-    lna, rna = left.isna(), right.isna()
-    both = ~lna & ~rna
-    unequal = pd.Series(False, index=left.index)
-    if both.any():
-        unequal[both] = (
-            left[both].astype(object).to_numpy() != right[both].astype(object).to_numpy()
-        )
-    return unequal | (lna != rna)
+    if pd.api.types.is_numeric_dtype(left.dtype) and pd.api.types.is_numeric_dtype(right.dtype):
+        unequal = _ne(_floats(left), _floats(right))
+    else:
+        unequal = _ne(left.to_numpy(dtype=object), right.to_numpy(dtype=object))
+    return pd.Series(unequal, index=left.index)
 
 
 def summary(
@@ -134,7 +134,9 @@ def summary(
     merged: pd.DataFrame | None = None
     for name, frame in sides.items():
         grouped = frame.groupby(list(keys), dropna=False)
-        part = grouped.size().rename(f"{name}_count").to_frame()
+        # a frame already aggregated (e.g. per project) carries its row counts in `_n`
+        sizes = grouped["_n"].sum() if "_n" in frame.columns else grouped.size()
+        part = sizes.rename(f"{name}_count").to_frame()
         if amount is not None and amount in frame.columns:
             part[f"{name}_amount"] = grouped[amount].sum(min_count=1)
         merged = part if merged is None else merged.join(part, how="outer")
@@ -609,49 +611,22 @@ def billable_vs_billed(
     refused_items: Collection[str],
     refused_invoices: Collection[str],
 ) -> Result:
+    """Approved PSA time (on hourly projects) and milestones against the charges that bill
+    them and the invoice lines that bill the charges. Rows are matched by position (one
+    factorization of the ids per join), so only mismatching rows are gathered."""
     result = Result()
-    info = projects[["project_id", "contract_id", "deal_id", "legal_entity", "currency"]]
-    hourly = projects.project_id[projects.billing_mode == "time_and_materials"]
-    entries = time[member(time.project_id, hourly)].merge(info, on="project_id")
-    # hundredths of an hour, as the connector rounds them; amount in cents
-    entries["hours"] = (entries.minutes * 100 / 60).round().astype("Int64")
-    entries["amount"] = (entries.hours * entries.rate / 100).round().astype("Int64")
-    approved_ms = milestones[milestones.state == "approved"].merge(info, on="project_id")
-    approved_ms = approved_ms.assign(hours=100, rate=approved_ms.price, amount=approved_ms.price)
-    items = pd.concat(
-        [entries.assign(kind="time"), approved_ms.assign(kind="milestone", role=None)],
-        ignore_index=True,
-    )[
-        [
-            "item_id",
-            "kind",
-            "project_id",
-            "contract_id",
-            "deal_id",
-            "legal_entity",
-            "currency",
-            "role",
-            "hours",
-            "rate",
-            "amount",
-            "approved_at",
-        ]
-    ]
-    refused = member(items.item_id, refused_items)
-    billed = items.merge(
-        charges[["item_id", "charge_id", "quantity", "unit_price", "status", "invoice_id"]],
-        on="item_id",
-        how="left",
+    items = _approved_items(time, milestones, projects)
+    refused = member(items.item_id, refused_items).to_numpy()
+    # each charge against the item it bills
+    at = positions(charges.item_id, items.item_id)
+    has_item = at >= 0
+    times_charged = np.bincount(at[has_item], minlength=len(items))
+    unbilled = (
+        (times_charged == 0) & ~refused & _past(items.approved_at, grace.charge, now).to_numpy()
     )
-    unbilled = billed[
-        billed.charge_id.isna()
-        & ~member(billed.item_id, refused_items)
-        & _past(billed.approved_at, grace.charge, now)
-    ]
-    for kind, name in (("time", "unbilled_time"), ("milestone", "unbilled_milestone")):
-        part = unbilled[unbilled.kind == kind]
+    for which, name in (("time", "unbilled_time"), ("milestone", "unbilled_milestone")):
         result.findings += findings(
-            part,
+            _with_project(items[unbilled & _is(items.kind.array, which)], projects),
             name,
             "billable_item",
             "item_id",
@@ -660,103 +635,127 @@ def billable_vs_billed(
             detail={"project_id": "project_id", "contract_id": "contract_id", "role": "role"},
             money_detail={"approved_hours": "hours"},
         )
-    result.findings += findings(
-        duplicated(billed[billed.charge_id.notna()], ["item_id"], "charge_id"),
-        "charge_duplicated",
-        "billable_item",
-        "item_id",
-        "billing",
-        amount="amount",
-        detail={"charge_ids": "ids", "times": "times", "kind": "kind"},
-    )
-    charged = billed[billed.charge_id.notna()].copy()
-    charged["billed_amount"] = (charged.quantity * charged.unit_price / 100).round().astype("Int64")
-    charged["leaked"] = charged.amount - charged.billed_amount
-    off_quantity = charged[differs(charged.hours, charged.quantity)]
-    result.findings += findings(
-        off_quantity,
-        "quantity_mismatch",
-        "billable_item",
-        "item_id",
-        "billing",
-        amount="leaked",
-        detail={"charge_id": "charge_id", "kind": "kind", "role": "role"},
-        money_detail={"approved_hours": "hours", "charged_hours": "quantity"},
-    )
-    off_rate = charged[differs(charged.rate, charged.unit_price)]
-    result.findings += findings(
-        off_rate,
-        "rate_mismatch",
-        "billable_item",
-        "item_id",
-        "billing",
-        amount="leaked",
-        detail={"charge_id": "charge_id", "kind": "kind", "role": "role"},
-        money_detail={"psa_rate": "rate", "billing_rate": "unit_price"},
-    )
-    # charged but never invoiced past the billing cycle and its grace
-    live = schedules.schedule_id[schedules.status == "active"]
-    stale = charges[
-        (charges.status == "pending")
-        & member(charges.schedule_id, live)
-        & _past(charges.created_at, grace.billing_cycle, now)
-    ].merge(
-        schedules[["schedule_id", "contract_id", "deal_id", "currency"]],
-        on="schedule_id",
-    )
-    stale = stale.assign(amount=(stale.quantity * stale.unit_price / 100).round().astype("Int64"))
-    result.findings += findings(
-        stale,
-        "uninvoiced_charge",
-        "charge",
-        "charge_id",
-        "billing",
-        amount="amount",
-        detail={"psa_item_id": "item_id", "created_at": "created_at", "contract_id": "contract_id"},
-    )
-    # the invoice line billing a charge must bill its quantity at its price
-    invoiced = lines[~member(lines.invoice_id, refused_invoices)].merge(
-        charges[["charge_id", "item_id", "schedule_id", "quantity", "unit_price"]],
-        on="charge_id",
-        how="left",
-    )
-    invoiced = invoiced.merge(
-        schedules[["schedule_id", "deal_id", "currency"]], on="schedule_id", how="left"
-    )
-    invoiced["leaked"] = (
-        (
-            (
-                invoiced.quantity * invoiced.unit_price
-                - invoiced.line_quantity * invoiced.line_unit_price
-            )
-            / 100
+    twice = times_charged > 1
+    if twice.any():
+        dup = charges[has_item & twice[np.where(has_item, at, 0)]].sort_values("charge_id")
+        listed = dup.groupby("item_id", sort=False).charge_id.agg(list).rename("ids")
+        doubled = _with_project(items[twice], projects).merge(
+            listed, left_on="item_id", right_index=True
         )
-        .round()
-        .astype("Int64")
+        result.findings += findings(
+            doubled.assign(times=doubled.ids.str.len()),
+            "charge_duplicated",
+            "billable_item",
+            "item_id",
+            "billing",
+            amount="amount",
+            detail={"charge_ids": "ids", "times": "times", "kind": "kind"},
+        )
+    item_at = at[has_item]
+    billed = charges[has_item]
+    hours, rate = _floats(items.hours)[item_at], _floats(items.rate)[item_at]
+    quantity, unit_price = _floats(billed.quantity), _floats(billed.unit_price)
+    billed_amount = np.rint(quantity * unit_price / 100)
+    leaked = _floats(items.amount)[item_at] - billed_amount
+    for name, off, money_detail in (
+        (
+            "quantity_mismatch",
+            _ne(hours, quantity),
+            {"approved_hours": "hours", "charged_hours": "quantity"},
+        ),
+        (
+            "rate_mismatch",
+            _ne(rate, unit_price),
+            {"psa_rate": "rate", "billing_rate": "unit_price"},
+        ),
+    ):
+        if not off.any():
+            continue
+        rows = _with_project(items.iloc[item_at[off]], projects).assign(
+            charge_id=billed.charge_id.to_numpy()[off],
+            quantity=billed.quantity.to_numpy()[off],
+            unit_price=billed.unit_price.to_numpy()[off],
+            leaked=np.rint(leaked[off]),
+        )
+        result.findings += findings(
+            rows,
+            name,
+            "billable_item",
+            "item_id",
+            "billing",
+            amount="leaked",
+            detail={"charge_id": "charge_id", "kind": "kind", "role": "role"},
+            money_detail=money_detail,
+        )
+    # charged but never invoiced past the billing cycle and its grace
+    on = positions(charges.schedule_id, schedules.schedule_id)
+    stale = (
+        _is(charges.status.array, "pending")
+        & _is(_pick(schedules.status, on), "active")
+        & _past(charges.created_at, grace.billing_cycle, now).to_numpy()
     )
-    line_off = invoiced[
-        differs(invoiced.quantity, invoiced.line_quantity)
-        | differs(invoiced.unit_price, invoiced.line_unit_price)
-    ]
-    result.findings += findings(
-        line_off,
-        "invoice_line_mismatch",
-        "invoice",
-        "invoice_id",
-        "billing",
-        amount="leaked",
-        detail={"charge_id": "charge_id", "psa_item_id": "item_id"},
-        money_detail={
-            "charged_hours": "quantity",
-            "invoiced_hours": "line_quantity",
-            "charged_price": "unit_price",
-            "invoiced_price": "line_unit_price",
-        },
-    )
+    if stale.any():
+        picked = charges[stale]
+        where = on[stale]
+        rows = picked.assign(
+            contract_id=_pick(schedules.contract_id, where),
+            deal_id=_pick(schedules.deal_id, where),
+            currency=_pick(schedules.currency, where),
+            amount=np.rint(_floats(picked.quantity) * _floats(picked.unit_price) / 100),
+        )
+        result.findings += findings(
+            rows,
+            "uninvoiced_charge",
+            "charge",
+            "charge_id",
+            "billing",
+            amount="amount",
+            detail={
+                "psa_item_id": "item_id",
+                "created_at": "created_at",
+                "contract_id": "contract_id",
+            },
+        )
+    # the invoice line billing a charge must bill its quantity at its price
+    kept = lines[~member(lines.invoice_id, refused_invoices).to_numpy()]
+    line_at = positions(kept.charge_id, charges.charge_id)
+    charge_quantity = _take_floats(_floats(charges.quantity), line_at)
+    charge_price = _take_floats(_floats(charges.unit_price), line_at)
+    line_quantity, line_price = _floats(kept.line_quantity), _floats(kept.line_unit_price)
+    line_off = _ne(charge_quantity, line_quantity) | _ne(charge_price, line_price)
+    if line_off.any():
+        where = line_at[line_off]
+        sched = positions(pd.Series(_pick(charges.schedule_id, where)), schedules.schedule_id)
+        rows = kept[line_off].assign(
+            item_id=_pick(charges.item_id, where),
+            quantity=charge_quantity[line_off],
+            unit_price=charge_price[line_off],
+            deal_id=_pick(schedules.deal_id, sched),
+            currency=_pick(schedules.currency, sched),
+            leaked=np.rint(
+                (charge_quantity * charge_price - line_quantity * line_price)[line_off] / 100
+            ),
+        )
+        result.findings += findings(
+            rows,
+            "invoice_line_mismatch",
+            "invoice",
+            "invoice_id",
+            "billing",
+            amount="leaked",
+            detail={"charge_id": "charge_id", "psa_item_id": "item_id"},
+            money_detail={
+                "charged_hours": "quantity",
+                "invoiced_hours": "line_quantity",
+                "charged_price": "unit_price",
+                "invoiced_price": "line_unit_price",
+            },
+        )
+    project_at = items.project_at.to_numpy()
     result.summary = summary(
         {
-            "psa_approved": items,
-            "billing_charged": charged.assign(amount=charged.billed_amount),
+            "psa_approved": _per_project(projects, project_at, _floats(items.amount)),
+            "billing_charged": _per_project(projects, project_at[item_at], billed_amount),
         }
     )
     result.counts = {
@@ -765,6 +764,87 @@ def billable_vs_billed(
         "refused_by_validation": int(refused.sum()),
     }
     return result
+
+
+def _take_floats(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """`values[at]` with NaN where `at` is -1."""
+    out = values[np.where(at >= 0, at, 0)].copy()
+    out[at < 0] = np.nan
+    return out
+
+
+def _pick(values: pd.Series, at: np.ndarray) -> Any:
+    """`values` at row positions `at` (-1: missing), kept in the column's own array type
+    (an Arrow string column stays Arrow: no round trip through Python objects)."""
+    return values.array.take(at, allow_fill=True)
+
+
+def _is(values: Any, wanted: str) -> np.ndarray:
+    """Boolean mask of `values == wanted`, missing counting as False."""
+    out: np.ndarray = pd.Series(values == wanted).to_numpy(dtype=bool, na_value=False)
+    return out
+
+
+def _approved_items(
+    time: pd.DataFrame, milestones: pd.DataFrame, projects: pd.DataFrame
+) -> pd.DataFrame:
+    """Approved time on hourly projects and approved milestones, one row per item with the
+    row of its project (`project_at`); hours in hundredths (as the connector rounds them),
+    rate and amount in cents (floats, exact to 2**53)."""
+    t_at = positions(time.project_id, projects.project_id)
+    t_keep = (t_at >= 0) & _is(_pick(projects.billing_mode, t_at), "time_and_materials")
+    entries, t_at = time[t_keep], t_at[t_keep]
+    hours = np.rint(_floats(entries.minutes) * 100 / 60)
+    rate = _floats(entries.rate)
+    approved = milestones[_is(milestones.state.array, "approved")]
+    m_at = positions(approved.project_id, projects.project_id)
+    approved, m_at = approved[m_at >= 0], m_at[m_at >= 0]
+    price = _floats(approved.price)
+    parts = [
+        pd.DataFrame(
+            {
+                "item_id": frame.item_id.array,
+                "kind": kind,
+                "project_id": frame.project_id.array,
+                "project_at": at,
+                "role": role,
+                "hours": h,
+                "rate": r,
+                "amount": amount,
+                "approved_at": frame.approved_at.array,
+            }
+        )
+        for frame, at, kind, role, h, r, amount in (
+            (entries, t_at, "time", entries.role.array, hours, rate, np.rint(hours * rate / 100)),
+            (approved, m_at, "milestone", None, np.full(len(approved), 100.0), price, price),
+        )
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _with_project(rows: pd.DataFrame, projects: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (a few, with `project_at`) with their project's contract, deal, legal entity
+    and currency."""
+    at = rows.project_at.to_numpy()
+    return rows.assign(
+        **{
+            column: _pick(projects[column], at)
+            for column in ("contract_id", "deal_id", "legal_entity", "currency")
+        }
+    )
+
+
+def _per_project(projects: pd.DataFrame, at: np.ndarray, amounts: np.ndarray) -> pd.DataFrame:
+    """Count and amount of rows per project (by its row `at`), with its entity and currency:
+    what the per-entity-and-currency summary groups, without grouping every row by text."""
+    return pd.DataFrame(
+        {
+            "legal_entity": projects.legal_entity.array,
+            "currency": projects.currency.array,
+            "_n": np.bincount(at, minlength=len(projects)),
+            "amount": np.bincount(at, weights=np.nan_to_num(amounts), minlength=len(projects)),
+        }
+    )
 
 
 # --- invoices in billing vs AR postings in ERP ---------------------------------------------------
