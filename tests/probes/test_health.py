@@ -96,6 +96,7 @@ def test_thin_rate_limit_headroom_warns(firm: Firm, ctx: ProbeContext) -> None:
         outcome = HealthProbe(System.PSA).run(ctx)
     finally:
         faults.apply(before.model_dump())
+        firm.world.clock.advance(dt.timedelta(seconds=2))  # the sandbox's buckets refill
     assert outcome.status is ProbeStatus.WARN
     assert (outcome.detail["rate_limit_remaining"], outcome.detail["rate_limit_limit"]) == (1, 10)
     assert "rate-limit headroom 1/10" in (outcome.observed or "")
