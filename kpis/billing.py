@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
@@ -14,6 +15,11 @@ from kpis.windows import POINT_IN_TIME
 DAY = 86400.0
 TIME_KINDS = ("time",)
 """billable_items.kind values that are hours (the rest are milestones and fees)."""
+
+
+def is_time(kinds: Array) -> npt.NDArray[np.bool_]:
+    """Where the kind is one of TIME_KINDS (equality per kind: np.isin would sort text)."""
+    return np.asarray(np.logical_or.reduce([kinds == k for k in TIME_KINDS]), dtype=bool)
 
 
 def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
@@ -55,7 +61,7 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
         uninvoiced, 0.0, np.nan_to_num(billable["underbilled_rc"].astype("float64"))
     )
     invoiced = billable.where(~uninvoiced)
-    hours = items.where((np.isin(items["kind"], TIME_KINDS)) & (items["stage"] != "rejected"))
+    hours = items.where(is_time(items["kind"]) & (items["stage"] != "rejected"))
     for window in ctx.windows:
         w = window.label
         approved = billable.where(in_window(billable["approved_at"], now, window.seconds))

@@ -105,6 +105,28 @@ def settled_parts_of(
     }
 
 
+@dataclass(frozen=True)
+class KeyIndex:
+    """The rows of a table by deal key, sorted once: finding the rows of a few deals costs
+    a binary search each, not a pass over the table."""
+
+    order: npt.NDArray[np.intp]
+    keys: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, table: Table) -> KeyIndex:
+        keys = _keys(table)
+        order = np.argsort(keys, kind="stable")
+        return cls(np.asarray(order, dtype=np.intp), keys[order])
+
+    def rows(self, wanted: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        low = np.searchsorted(self.keys, wanted, side="left")
+        high = np.searchsorted(self.keys, wanted, side="right")
+        if not len(wanted) or not (high > low).any():
+            return np.zeros(0, dtype=np.intp)
+        return np.concatenate([self.order[a:b] for a, b in zip(low, high, strict=True) if b > a])
+
+
 @dataclass
 class SplitFacts:
     """The fact rows split at `since` into settled deals (kept with their parts) and the
@@ -117,6 +139,8 @@ class SplitFacts:
     parts: Parts
     live: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
     """per settled table, the rows not replaced since the split"""
+    lookup: dict[str, KeyIndex] = field(default_factory=dict)
+    """per settled table, its rows by deal key"""
     active_at_split: int = 0
 
     @classmethod
@@ -148,7 +172,12 @@ class SplitFacts:
             "invoices": np.ones(len(settled.invoices), dtype=bool),
             "items": np.ones(len(settled.items), dtype=bool),
         }
-        return cls(now, horizon, active, settled, parts, live, len(active.deals))
+        lookup = {
+            "deals": KeyIndex.of(settled.deals),
+            "invoices": KeyIndex.of(settled.invoices),
+            "items": KeyIndex.of(settled.items),
+        }
+        return cls(now, horizon, active, settled, parts, live, lookup, len(active.deals))
 
     def due_for_split(self, now: float) -> bool:
         """Whether `now` (or the growth of the active rows) calls for a new split."""
@@ -165,14 +194,11 @@ class SplitFacts:
         codes = [self.active.vocabulary.code("deal", d) for d in ids]
         changed = np.asarray([c for c in codes if c >= 0], dtype=np.intp)
         settled = self.settled
-        gone = {
-            name: self.live[name] & _isin(_keys(table), changed)
-            for name, table in (
-                ("deals", settled.deals),
-                ("invoices", settled.invoices),
-                ("items", settled.items),
-            )
-        }
+        gone = {}
+        for name in ("deals", "invoices", "items"):
+            mask = np.zeros(len(self.live[name]), dtype=bool)
+            mask[self.lookup[name].rows(changed)] = True
+            gone[name] = self.live[name] & mask
         if gone["deals"].any() or gone["invoices"].any():
             removed = settled_parts_of(
                 settled,

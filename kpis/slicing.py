@@ -140,11 +140,16 @@ class Table:
 
     @classmethod
     def of(
-        cls, frame: pd.DataFrame, dimensions: Sequence[str], vocabulary: Vocabulary | None = None
+        cls,
+        frame: pd.DataFrame,
+        dimensions: Sequence[str],
+        vocabulary: Vocabulary | None = None,
+        keep: Sequence[str] | None = None,
     ) -> Table:
-        """Columns as arrays; a dimension is read from `<dimension>_code` when the frame
-        carries codes of `vocabulary`, else factorized here."""
-        columns = {str(c): frame[c].to_numpy() for c in frame.columns}
+        """Columns as arrays (only those in `keep` if given); a dimension is read from
+        `<dimension>_code` when the frame carries codes of `vocabulary`, else factorized."""
+        names = frame.columns if keep is None else [c for c in keep if c in frame.columns]
+        columns = {str(c): frame[c].to_numpy() for c in names}
         codes: dict[str, npt.NDArray[np.intp]] = {}
         labels: dict[str, Array] = {}
         for dimension in dimensions:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kpis.billing import TIME_KINDS
+from kpis.billing import is_time
 from kpis.context import KpiContext
 from kpis.slicing import UNKNOWN, Table, in_window, ratio, total
 from kpis.tables import FactTables
@@ -39,7 +39,7 @@ def compute_utilization(
     index = pd.Index(people["id"], dtype=object)
 
     items = tables.items.rows()
-    worked = items.where(np.isin(items["kind"], TIME_KINDS) & (items["stage"] != "rejected"))
+    worked = items.where(is_time(items["kind"]) & (items["stage"] != "rejected"))
     who = np.asarray(index.get_indexer(pd.Index(worked["consultant"], dtype=object)), np.intp)
     quantity = np.nan_to_num(worked["quantity"].astype("float64"))
     for window in ctx.windows:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 
 from kpis.compute import compute_kpis
 from kpis.frames import load_integration_frames, load_store_frames
@@ -129,13 +129,15 @@ def _changes(engine: Engine, settled: list[str], active: list[str], when: str) -
             str(r[0])
             for r in conn.execute(
                 text("SELECT id FROM invoices WHERE deal_id IN :ids ORDER BY id").bindparams(
-                    __import__("sqlalchemy").bindparam("ids", expanding=True)
+                    bindparam("ids", expanding=True)
                 ),
                 {"ids": settled[3:8]},
             )
         ]
         assert len(invoices) >= 2
-        conn.execute(text("UPDATE invoices SET stage = 'credited' WHERE id = :i"), {"i": invoices[0]})
+        conn.execute(
+            text("UPDATE invoices SET stage = 'credited' WHERE id = :i"), {"i": invoices[0]}
+        )
         conn.execute(
             text("UPDATE invoices SET amount_paid = amount WHERE id = :i"), {"i": invoices[1]}
         )
