@@ -12,7 +12,8 @@ and its payment). Then, per size:
   window and slice, write the snapshots);
 - incremental: 1% new events (1% of deals each get two invoices, four billable items and
   two payments: 20 events) and a refresh by the same refresher, which re-reads only those
-  deals;
+  deals and computes over the deals that are not settled (kpis/incremental.py: the share
+  settled is printed);
 - DuckDB: the same tables read from the same SQLite file into DuckDB (`load`), then the
   same KPI formulas as SQL (`compute`); the headline KPIs are compared with ours.
 
@@ -517,6 +518,8 @@ def run(size: int, folder: Path, settings: Settings) -> dict[str, float]:
     engine = make_engine(f"sqlite:///{path}")
     refresher = KpiRefresher(engine, settings)
     full = refresher.refresh(NOW)
+    split = refresher.split
+    settled = len(split.settled.deals) if split is not None else 0
     touched, added = add_delta(path, size, 0.01, NOW + dt.timedelta(minutes=1))
     incremental = refresher.refresh(NOW + dt.timedelta(minutes=1))
     assert incremental.mode == "incremental" and incremental.deals_read == touched
@@ -549,6 +552,7 @@ def run(size: int, folder: Path, settings: Settings) -> dict[str, float]:
         "added": added,
         "touched": touched,
         "build_s": built,
+        "settled": settled,
         "full_s": full.seconds,
         "incr_s": incremental.seconds,
         "duck_load_s": loaded,
@@ -585,7 +589,8 @@ def main() -> None:
             print(
                 f"{r['deals']:>9,} deals {r['events']:>11,} events "
                 f"(built in {r['build_s']:.0f}s) | "
-                f"full {r['full_s']:.2f}s | +{r['added']:,} events on {r['touched']:,} deals: "
+                f"full {r['full_s']:.2f}s ({r['settled'] / r['deals']:.0%} of deals settled) | "
+                f"+{r['added']:,} events on {r['touched']:,} deals: "
                 f"incremental {r['incr_s']:.2f}s = full/{r['full_s'] / r['incr_s']:.1f} | "
                 f"DuckDB load {r['duck_load_s']:.2f}s + compute {r['duck_compute_s']:.2f}s: "
                 f"full = {r['full_s'] / duck:.2f}x DuckDB (load+compute), "
