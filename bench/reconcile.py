@@ -239,9 +239,9 @@ def _billables(rng: np.random.Generator, invoices: pd.DataFrame) -> dict[str, An
             "quantity": pd.array(quantity, dtype="Int64"),
             "unit_price": pd.array(unit_price, dtype="Int64"),
             "status": np.where(pending, "pending", "invoiced").astype(object),
-            "invoice_id": np.where(
-                pending, None, invoices.invoice_id.to_numpy()[item_inv[rows]]
-            ).astype(object),
+            "invoice_id": pd.Series(invoices.invoice_id.to_numpy()[item_inv[rows]]).where(
+                ~pending, None
+            ),
             "created_at": pd.to_datetime(created, utc=True),
         }
     )

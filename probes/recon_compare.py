@@ -169,6 +169,30 @@ def duplicated(frame: pd.DataFrame, keys: list[str], id_column: str) -> pd.DataF
     return first.assign(times=first.ids.str.len())
 
 
+def per_entity(
+    entity: pd.Series, entity_at: np.ndarray, currency: pd.Series, amounts: np.ndarray
+) -> pd.DataFrame:
+    """Rows aggregated per (legal entity row, currency) by integer keys: `entity_at` is
+    each row's position in `entity` (-1: unknown), so no row's text is grouped. The result
+    (`_n` rows, their `amount`) is what `summary` groups by legal entity and currency."""
+    cur_codes, cur_names = pd.factorize(currency)
+    width = len(cur_names) + 1
+    keys = (entity_at + 1) * width + (cur_codes + 1)
+    size = (len(entity) + 1) * width
+    counts = np.bincount(keys, minlength=size)
+    sums = np.bincount(keys, weights=np.nan_to_num(amounts), minlength=size)
+    used = np.flatnonzero(counts)
+    names = np.concatenate([[None], np.asarray(cur_names, dtype=object)])
+    return pd.DataFrame(
+        {
+            "legal_entity": _pick(entity, used // width - 1),
+            "currency": names[used % width],
+            "_n": counts[used],
+            "amount": sums[used],
+        }
+    )
+
+
 def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Series:
     """Past its grace: a missing time counts as long past (nothing says it is recent)."""
     return (moments + grace <= now).fillna(True).astype(bool)
@@ -209,6 +233,15 @@ def _ne(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Element-wise inequality where missing equals only missing."""
     lna, rna = pd.isna(left), pd.isna(right)
     unequal: np.ndarray = (lna != rna) | (~lna & ~rna & (left != right))
+    return unequal
+
+
+def _ne_text(left: Any, right: Any) -> np.ndarray:
+    """`_ne` for two text arrays of one length, compared in their own array type."""
+    lhs, rhs = pd.Series(left), pd.Series(right)
+    lna, rna = lhs.isna().to_numpy(), rhs.isna().to_numpy()
+    equal = (lhs == rhs).to_numpy(dtype=bool, na_value=False)
+    unequal: np.ndarray = (lna != rna) | (~lna & ~rna & ~equal)
     return unequal
 
 
@@ -899,9 +932,8 @@ def invoices_vs_postings(
     inv_at = at[paired]
     posted = postings[paired]
     billed_amount = _floats(invoices.amount)[inv_at]
-    billed_currency = invoices.currency.to_numpy(dtype=object)[inv_at]
     amount_off = _ne(billed_amount, _floats(posted.amount))
-    currency_off = _ne(billed_currency, posted.currency.to_numpy(dtype=object))
+    currency_off = _ne_text(_pick(invoices.currency, inv_at), posted.currency.array)
     for kind, off, detail in (
         ("amount_mismatch", amount_off, {}),
         (
@@ -940,17 +972,19 @@ def invoices_vs_postings(
         amount="amount",
         detail={"billing_invoice_id": "invoice_id", "customer_id": "customer_id"},
     )
-    entity = customers.legal_entity.to_numpy(dtype=object)
-    released_frame = invoices[released]
     result.summary = summary(
         {
-            "billing": released_frame.assign(
-                legal_entity=_take(
-                    entity, positions(released_frame.customer_id, customers.customer_id)
-                )
+            "billing": per_entity(
+                customers.legal_entity,
+                positions(invoices.customer_id, customers.customer_id)[released],
+                invoices.currency[released],
+                _floats(invoices.amount)[released],
             ),
-            "erp": postings.assign(
-                legal_entity=_take(entity, positions(postings.customer_id, customers.customer_id))
+            "erp": per_entity(
+                customers.legal_entity,
+                positions(postings.customer_id, customers.customer_id),
+                postings.currency,
+                _floats(postings.amount),
             ),
         }
     )
@@ -1075,14 +1109,14 @@ def payments_vs_cash(
         detail={"invoice_id": "invoice_id", "status": "status"},
         money_detail={"paid_total": "paid_total", "remaining": "remaining"},
     )
-    customer = _take(postings.customer_id.to_numpy(dtype=object), at)
+    customer_at = positions(postings.customer_id, customers.customer_id)
     result.summary = summary(
         {
-            "erp_payments": payments.assign(
-                legal_entity=_take(
-                    customers.legal_entity.to_numpy(dtype=object),
-                    positions(pd.Series(customer, dtype=object), customers.customer_id),
-                )
+            "erp_payments": per_entity(
+                customers.legal_entity,
+                np.where(has_posting, customer_at[np.where(has_posting, at, 0)], -1),
+                payments.currency,
+                amount,
             ),
         }
     )
