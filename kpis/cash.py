@@ -58,8 +58,8 @@ def compute_cash(
     parts = combine(settled, open_ar_parts(tables.invoices.rows(), now, ctx.dimensions))
     for dim, dv in slices_of(parts, "open_ar"):
         p = part(parts, "open_ar", dim, dv)
-        open_ar = round(p.total, 2)
-        revenue = round(part(parts, "revenue_90d", dim, dv).total, 2)
+        open_ar = round(p.total, 2) + 0.0
+        revenue = round(part(parts, "revenue_90d", dim, dv).total, 2) + 0.0
         share = ratio(open_ar, revenue)
         out += [
             ctx.value("open_ar", POINT_IN_TIME, (dim, dv), open_ar, p.members),

@@ -25,5 +25,6 @@ def to_reporting(amounts: pd.Series, currencies: pd.Series, settings: KpiSetting
 
 
 def cents(value: float) -> float:
-    """Money rounded to the cent, the precision every money KPI is reported in."""
-    return float(np.round(value, 2))
+    """Money rounded to the cent, the precision every money KPI is reported in (never
+    -0.0: a sum that came down to nothing by subtraction is 0)."""
+    return float(np.round(value, 2)) + 0.0

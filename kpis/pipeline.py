@@ -106,7 +106,7 @@ def compute_pipeline(
             ]
     for dim, dv in slices_of(parts, "backlog"):
         p = part(parts, "backlog", dim, dv)
-        value = round(p.total, 2)
+        value = round(p.total, 2) + 0.0
         monthly = round(part(parts, "backlog_recent", dim, dv).total, 2) / 3.0
         out += [
             ctx.value("backlog", POINT_IN_TIME, (dim, dv), value, p.members),
