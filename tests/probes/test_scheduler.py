@@ -4,6 +4,7 @@ that times out while the other jobs keep their schedule."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import subprocess
 import sys
 import threading
@@ -12,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from store import migrate
 from store.engine import make_engine
-from store.scheduling import JobRun
+from store.scheduling import JobRun, SchedulerJob
 from store.states import JobRunStatus
 from tests.conftest import PostgresLane, skip_or_fail
 from throughline.scheduler import ScheduledJob, Scheduler, tick_of
@@ -136,3 +137,41 @@ def test_job_names_must_be_unique(engine: Engine) -> None:
     job = ScheduledJob("same", EVERY, lambda: None, EVERY)
     with pytest.raises(ValueError, match="unique: same"):
         Scheduler(engine, [job, job])
+
+
+def test_a_run_missed_while_down_runs_once_at_start_within_the_grace(engine: Engine) -> None:
+    ran: list[int] = []
+    hourly = ScheduledJob("hourly", dt.timedelta(hours=1), lambda: ran.append(1), EVERY)
+    grace = dt.timedelta(minutes=5)
+
+    def stop_with_next_run(at: dt.datetime) -> None:
+        """Start, then leave the store as a process would that went down before `at`."""
+        scheduler = Scheduler(engine, [hourly], misfire_grace=grace)
+        scheduler.start()
+        scheduler.stop()
+        # APScheduler keeps the next run time in a column and in the pickled job.
+        with engine.begin() as conn:
+            stored = conn.execute(select(SchedulerJob.job_state)).scalar_one()
+            state = pickle.loads(stored)
+            state["next_run_time"] = at
+            conn.execute(
+                update(SchedulerJob).values(
+                    job_state=pickle.dumps(state), next_run_time=at.timestamp()
+                )
+            )
+
+    def restart() -> None:
+        scheduler = Scheduler(engine, [hourly], misfire_grace=grace)
+        scheduler.start()
+        time.sleep(2)
+        scheduler.stop()
+
+    now = dt.datetime.now(dt.UTC)
+    stop_with_next_run(now - dt.timedelta(minutes=2))
+    restart()
+    assert ran == [1], "a miss within the grace runs once, coalesced"
+
+    stop_with_next_run(now - dt.timedelta(minutes=30))
+    restart()
+    assert ran == [1], "a miss older than the grace is skipped"
+    assert len(runs(engine, "hourly")) == 1
