@@ -1,25 +1,32 @@
 """Health probes against the sandbox's five systems over HTTP: ok when healthy; an outage,
-refused credentials, thin rate-limit headroom and a missing field each reported."""
+refused credentials, thin rate-limit headroom and a renamed field each reported; a webhook
+source of the sandbox that stops; and every probe ok on the synced firm."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry.trace import NoOpTracer
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from collector.api import create_app
 from connectors.wiring import build_apis
 from probes.base import ProbeContext
+from probes.freshness import WebhookFreshnessProbe
 from probes.health import Endpoint, HealthProbe, health_probes
 from store import migrate
 from store.engine import make_engine
 from store.states import ProbeStatus, System
+from tests.collector.conftest import start_server
+from tests.conftest import free_port
 from tests.connectors.firm import Firm, sandbox_settings, start_firm
-from throughline.config import ApiKeyAuth, Systems
+from throughline.config import ApiKeyAuth, Settings, Systems
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +109,18 @@ def test_thin_rate_limit_headroom_warns(firm: Firm, ctx: ProbeContext) -> None:
     assert "rate-limit headroom 1/10" in (outcome.observed or "")
 
 
-def test_a_field_our_flows_read_gone_missing_is_schema_drift(ctx: ProbeContext) -> None:
-    probe = HealthProbe(
-        System.CRM, Endpoint("opportunities", ("id", "amount", "probabilityScore.value"))
-    )
-    outcome = probe.run(ctx)
+def test_a_renamed_field_is_schema_drift(firm: Firm, ctx: ProbeContext) -> None:
+    """The sandbox CRM's `schema_drift` fault renames `amount` to `totalAmount`, as an API
+    upgrade would; the sync that reads `amount` would break."""
+    faults = firm.world.services["crm"].faults
+    faults.apply({"schema_drift": True})
+    try:
+        outcome = HealthProbe(System.CRM).run(ctx)
+    finally:
+        faults.apply({"schema_drift": False})
     assert outcome.status is ProbeStatus.WARN
-    assert outcome.detail["missing_fields"] == ["probabilityScore.value"]
+    assert outcome.detail["missing_fields"] == ["amount"]
+    assert outcome.observed == "schema drift: amount missing"
     [finding] = outcome.findings
     assert (finding.kind, finding.object_type, finding.system) == (
         "schema_drift",
@@ -116,6 +128,58 @@ def test_a_field_our_flows_read_gone_missing_is_schema_drift(ctx: ProbeContext) 
         "crm",
     )
     assert finding.object_id
+    # A nested path our flows read is checked the same way.
+    nested = HealthProbe(System.CLM, Endpoint("agreements", ("terms.billing_model", "terms.x")))
+    assert nested.run(ctx).detail["missing_fields"] == ["terms.x"]
+    assert HealthProbe(System.CRM).run(ctx).status is ProbeStatus.OK
+
+
+def test_a_webhook_source_of_the_sandbox_that_stops_is_reported(
+    firm: Firm, ctx: ProbeContext
+) -> None:
+    """The sandbox's PSA and CRM send their CloudEvents to a running collector; the PSA is
+    then unsubscribed (its webhooks stop) while the CRM goes on."""
+    port = free_port()
+    server, thread = start_server(
+        create_app(firm.engine, CollectorRegistry(), Settings(server={"port": port})), port
+    )
+    collector = f"http://127.0.0.1:{port}/api/v1/events"
+    admin = {"X-Admin-Key": "test-admin"}
+    urls = firm.servers.urls
+
+    def subscribe(system: str, url: str | None) -> None:
+        response = httpx.put(f"{urls[system]}/admin/webhooks", json={"url": url}, headers=admin)
+        assert response.status_code == 200, response.text
+
+    def deliver(days: int) -> None:
+        firm.run(days)
+        for system in ("psa", "crm"):
+            httpx.post(f"{urls[system]}/admin/webhooks/flush", headers=admin)
+
+    probe = WebhookFreshnessProbe(
+        {"/sandbox/psa": dt.timedelta(seconds=3), "/sandbox/crm": dt.timedelta(hours=1)}
+    )
+    wall = ProbeContext(firm.engine, ctx.apis, lambda: dt.datetime.now(dt.UTC))
+    try:
+        subscribe("psa", collector)
+        subscribe("crm", collector)
+        deliver(8)
+        sending = probe.run(wall)
+        assert sending.status is ProbeStatus.OK, sending.observed
+
+        subscribe("psa", None)
+        time.sleep(3.5)
+        deliver(4)
+        silent = probe.run(wall)
+    finally:
+        subscribe("psa", None)
+        subscribe("crm", None)
+        server.should_exit = True
+        thread.join(timeout=20)
+    assert silent.status is ProbeStatus.FAIL
+    assert [(f.kind, f.object_id) for f in silent.findings] == [
+        ("webhook_silent", "/sandbox/psa")
+    ]
 
 
 def test_with_no_drift_every_probe_is_ok(firm: Firm) -> None:
