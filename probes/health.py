@@ -31,9 +31,7 @@ ENDPOINTS: dict[System, Endpoint] = {
     System.CRM: Endpoint(
         "opportunities", ("id", "accountId", "amount", "currencyIsoCode", "lastModifiedDate")
     ),
-    System.CLM: Endpoint(
-        "agreements", ("id", "counterparty", "status", "terms.billing_model", "modified_at")
-    ),
+    System.CLM: Endpoint("agreements", ("id", "counterparty", "status", "modified_at")),
     System.PSA: Endpoint("workspaces", ("id", "currency", "rate_card", "updated_at")),
     System.BILLING: Endpoint("invoices", ("id", "amount", "currency", "lines", "updated_at")),
     System.ERP: Endpoint(
