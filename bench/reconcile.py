@@ -129,6 +129,7 @@ def build(n: int, seed: int) -> dict[str, Any]:
     postings.loc[wrong_status, "status"] = "paid"
     return {
         **_billables(rng, invoices),
+        **_deals(rng, customers, n),
         "invoices": invoices,
         "postings": postings,
         "customers": customers,
@@ -269,6 +270,120 @@ def _billables(rng: np.random.Generator, invoices: pd.DataFrame) -> dict[str, An
     }
 
 
+def _deals(rng: np.random.Generator, customers: pd.DataFrame, n: int) -> dict[str, Any]:
+    """Won deals (one per four invoices) with their contracts, ERP customers and PSA
+    projects; with drift: deals never contracted (some won hours ago: in flight), contracts
+    doubled, for no won deal, at another value or currency, accounts never provisioned in
+    the ERP, ERP customers doubled or for no contract, projects missing, doubled, for no
+    executed contract or at another price."""
+    d = max(20, n // 4)
+    acct = rng.integers(0, len(customers), d)
+    amount = rng.integers(1_000_000, 50_000_000, d)
+    won_at = NOW - pd.to_timedelta(rng.uniform(2, 400, d), unit="D")
+    roll = rng.random(d)
+    missing = roll < 0.004
+    recent = np.flatnonzero(missing)[::3]
+    won_at = pd.Series(won_at)
+    won_at[recent] = NOW - pd.Timedelta(hours=3)
+    deals = pd.DataFrame(
+        {
+            "deal_id": ids("0065g", np.arange(d)),
+            "account_id": customers.account_id.to_numpy()[acct],
+            "amount": pd.array(amount, dtype="Int64"),
+            "currency": customers.currency.to_numpy()[acct],
+            "won_at": won_at,
+        }
+    )
+    rows = np.concatenate(
+        [np.flatnonzero(~missing), np.flatnonzero((roll >= 0.004) & (roll < 0.005))]
+    )
+    value = amount[rows].copy()
+    value[rng.random(len(rows)) < 0.002] += 100
+    currency = customers.currency.to_numpy()[acct][rows].copy()
+    currency[rng.random(len(rows)) < 0.001] = "CHF"
+    executed_at = won_at.iloc[rows].reset_index(drop=True) + pd.Timedelta(days=5)
+    status = np.where(executed_at <= NOW, "executed", "requested").astype(object)
+    contracts = pd.DataFrame(
+        {
+            "contract_id": ids("AGR-", np.arange(len(rows))),
+            "deal_id": deals.deal_id.to_numpy()[rows],
+            "account_id": deals.account_id.to_numpy()[rows],
+            "status": status,
+            "legal_entity": customers.legal_entity.to_numpy()[acct][rows],
+            "billing_model": np.full(len(rows), "time_and_materials", dtype=object),
+            "value": pd.array(value, dtype="Int64"),
+            "currency": currency,
+            "executed_at": executed_at.where(status == "executed"),
+        }
+    )
+    orphans = contracts.iloc[: max(1, d // 1000)].assign(
+        contract_id=lambda f: ids("AGR-X", np.arange(len(f))),
+        deal_id=lambda f: ids("0065gX", np.arange(len(f))),
+    )
+    contracts = pd.concat([contracts, orphans], ignore_index=True)
+    unprovisioned = rng.random(len(customers)) < 0.005
+    erp = customers[~unprovisioned]
+    extra = max(1, len(customers) // 200)
+    erp = pd.concat(
+        [
+            erp,
+            erp.iloc[:extra].assign(customer_id=lambda f: "D" + f.customer_id),
+            erp.iloc[:extra].assign(
+                customer_id=lambda f: "X" + f.customer_id, account_id=lambda f: "X" + f.account_id
+            ),
+        ],
+        ignore_index=True,
+    )
+    executed = contracts[contracts.status == "executed"]
+    keep = rng.random(len(executed)) >= 0.002
+    base = executed[keep]
+    doubled = base.iloc[:: max(1, len(base) // max(1, d // 1000))]
+    price = base.value.to_numpy(dtype="int64").copy()
+    price[rng.random(len(base)) < 0.001] += 100
+    parts = [
+        pd.DataFrame(
+            {
+                "contract_id": base.contract_id,
+                "deal_id": base.deal_id,
+                "legal_entity": base.legal_entity,
+                "price": price,
+                "currency": base.currency,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "contract_id": doubled.contract_id,
+                "deal_id": doubled.deal_id,
+                "legal_entity": doubled.legal_entity,
+                "price": doubled.value,
+                "currency": doubled.currency,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "contract_id": ids("AGR-Y", np.arange(max(1, d // 1000))),
+                "deal_id": None,
+                "legal_entity": "US01",
+                "price": 100_000,
+                "currency": "USD",
+            }
+        ),
+    ]
+    projects = pd.concat(parts, ignore_index=True)
+    projects = projects.assign(
+        project_id=(40_000_000 + np.arange(len(projects))).astype(str).astype(object),
+        price=pd.array(projects.price.to_numpy(dtype="int64"), dtype="Int64"),
+        status="active",
+    )
+    return {
+        "accounts": customers[["account_id", "legal_entity"]],
+        "deals": deals,
+        "contracts": contracts,
+        "erp_customers": erp.reset_index(drop=True),
+        "deal_projects": projects,
+    }
+
+
 def _payments(
     rng: np.random.Generator, postings: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -332,6 +447,20 @@ def _payments(
 def ours_invoices(w: dict[str, Any]) -> Counter[str]:
     result = compare.invoices_vs_postings(
         w["invoices"], w["postings"], w["customers"], now=NOW, grace=Grace(), refused=w["refused"]
+    )
+    assert result.summary
+    return Counter(f.kind for f in result.findings)
+
+
+def ours_deals(w: dict[str, Any]) -> Counter[str]:
+    result = compare.deals_downstream(
+        w["deals"],
+        w["accounts"],
+        w["contracts"],
+        w["erp_customers"],
+        w["deal_projects"],
+        now=NOW,
+        grace=Grace(),
     )
     assert result.summary
     return Counter(f.kind for f in result.findings)
@@ -448,6 +577,73 @@ WHERE (p.status = 'paid' AND coalesce(t.paid_total, 0) < p.amount)
    OR (p.status = 'open' AND coalesce(t.paid_total, 0) >= p.amount)
 """
 
+DEALS_SQL = """
+WITH d AS (
+    SELECT deals.*, a.legal_entity FROM deals LEFT JOIN accounts a USING (account_id)
+), first_contract AS (
+    SELECT DISTINCT ON (deal_id) deal_id, contract_id, status, value AS contract_value,
+           currency AS contract_currency
+    FROM contracts ORDER BY deal_id, contract_id
+), linked AS (
+    SELECT d.*, f.contract_id, f.status, f.contract_value, f.contract_currency
+    FROM d LEFT JOIN first_contract f USING (deal_id)
+), executed AS (
+    SELECT * FROM contracts WHERE status = 'executed'
+), due AS (
+    SELECT * FROM executed WHERE executed_at + INTERVAL 24 HOUR <= $now OR executed_at IS NULL
+)
+SELECT 'contract_missing' AS kind, deal_id AS object_id FROM linked
+WHERE contract_id IS NULL AND (won_at + INTERVAL 24 HOUR <= $now OR won_at IS NULL)
+UNION ALL
+SELECT 'contract_duplicated', deal_id FROM contracts
+WHERE status IS DISTINCT FROM 'cancelled' AND deal_id IS NOT NULL
+GROUP BY deal_id HAVING count(*) > 1
+UNION ALL
+SELECT 'customer_duplicated', min(customer_id) FROM erp_customers
+WHERE account_id IS NOT NULL AND legal_entity IS NOT NULL
+GROUP BY account_id, legal_entity HAVING count(*) > 1
+UNION ALL
+SELECT 'project_duplicated', contract_id FROM deal_projects WHERE contract_id IS NOT NULL
+GROUP BY contract_id HAVING count(*) > 1
+UNION ALL
+SELECT 'orphan_contract', contract_id FROM contracts c
+WHERE NOT EXISTS (SELECT 1 FROM deals x WHERE x.deal_id = c.deal_id)
+UNION ALL
+SELECT 'contract_value_mismatch', deal_id FROM linked
+WHERE status = 'executed' AND amount IS DISTINCT FROM contract_value
+UNION ALL
+SELECT 'contract_currency_mismatch', deal_id FROM linked
+WHERE status = 'executed' AND currency IS DISTINCT FROM contract_currency
+UNION ALL
+SELECT 'customer_missing', contract_id FROM due u
+WHERE NOT EXISTS (SELECT 1 FROM erp_customers x WHERE x.account_id = u.account_id)
+UNION ALL
+SELECT 'orphan_customer', customer_id FROM erp_customers u
+WHERE NOT EXISTS (SELECT 1 FROM contracts x WHERE x.account_id = u.account_id)
+UNION ALL
+SELECT 'project_missing', contract_id FROM due u
+WHERE NOT EXISTS (SELECT 1 FROM deal_projects x WHERE x.contract_id = u.contract_id)
+UNION ALL
+SELECT 'orphan_project', project_id FROM deal_projects p
+WHERE status IS DISTINCT FROM 'closed'
+  AND NOT EXISTS (SELECT 1 FROM executed x WHERE x.contract_id = p.contract_id)
+UNION ALL
+SELECT 'project_value_mismatch', p.project_id
+FROM deal_projects p JOIN executed e USING (contract_id)
+WHERE p.price IS DISTINCT FROM e.value OR p.currency IS DISTINCT FROM e.currency
+"""
+
+DEALS_SUMMARY_SQL = """
+SELECT 'crm_won' AS side, a.legal_entity, d.currency, count(*), sum(d.amount)
+FROM deals d LEFT JOIN accounts a USING (account_id) GROUP BY ALL
+UNION ALL
+SELECT 'clm_executed', legal_entity, currency, count(*), sum(value)
+FROM contracts WHERE status = 'executed' GROUP BY ALL
+UNION ALL
+SELECT 'erp_customers', legal_entity, currency, count(*), NULL FROM erp_customers GROUP BY ALL
+ORDER BY ALL
+"""
+
 BILLABLES_SQL = """
 WITH entries AS (
     SELECT t.item_id, 'time' AS kind, t.project_id, p.deal_id, p.legal_entity, p.currency,
@@ -522,7 +718,18 @@ def duck_connection(w: dict[str, Any]) -> duckdb.DuckDBPyConnection:
         "store_invoices",
     ):
         con.register(name, w[name])
-    for name in ("milestones", "projects", "charges", "schedules", "lines"):
+    for name in (
+        "milestones",
+        "projects",
+        "charges",
+        "schedules",
+        "lines",
+        "accounts",
+        "deals",
+        "contracts",
+        "erp_customers",
+        "deal_projects",
+    ):
         con.register(name, w[name])
     con.register("time_entries", w["time"])
     con.register("refused", pd.DataFrame({"invoice_id": sorted(w["refused"])}, dtype=object))
@@ -565,6 +772,7 @@ def main() -> None:
     print(
         f"world: {len(world['invoices']):,} invoices, {len(world['postings']):,} AR postings, "
         f"{len(world['time']):,} approved time entries, {len(world['charges']):,} charges, "
+        f"{len(world['deals']):,} won deals, {len(world['contracts']):,} contracts, "
         f"{len(world['payments']):,} payments, {len(world['customers']):,} customers "
         f"(built in {time.perf_counter() - started:.1f}s)",
         flush=True,
@@ -573,6 +781,7 @@ def main() -> None:
     ok = True
     for label, ours_fn, sql, summary_sql in (
         ("invoices vs postings", ours_invoices, INVOICES_SQL, INVOICES_SUMMARY_SQL),
+        ("deals vs downstream", ours_deals, DEALS_SQL, DEALS_SUMMARY_SQL),
         ("billable vs billed", ours_billables, BILLABLES_SQL, BILLABLES_SUMMARY_SQL),
         ("payments vs cash", ours_payments, PAYMENTS_SQL, PAYMENTS_SUMMARY_SQL),
     ):

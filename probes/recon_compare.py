@@ -201,14 +201,21 @@ def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Seri
 def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """For each value, the row of `keys` holding it (its first), or -1: a hash join of ids
     by one factorization of both sides."""
-    codes, uniques = pd.factorize(pd.concat([keys, values], ignore_index=True))
+    return positions_many(keys, values)[0]
+
+
+def positions_many(keys: pd.Series, *values: pd.Series) -> list[np.ndarray]:
+    """`positions(v, keys)` for each of `values`, by one factorization of them all."""
+    codes, uniques = pd.factorize(pd.concat([keys, *values], ignore_index=True))
     k = len(keys)
     where = np.full(len(uniques) + 1, -1, dtype=np.int64)
-    key_codes = codes[:k]
-    where[key_codes[::-1]] = np.arange(k - 1, -1, -1, dtype=np.int64)
-    where[-1] = -1  # a missing id (code -1) is never found
-    found: np.ndarray = where[codes[k:]]
-    return found
+    where[codes[:k][::-1]] = np.arange(k - 1, -1, -1, dtype=np.int64)
+    where[-1] = -1
+    out, start = [], k
+    for part in values:
+        out.append(where[codes[start : start + len(part)]])
+        start += len(part)
+    return out
 
 
 def member(values: pd.Series, keys: pd.Series | Iterable[Any]) -> pd.Series:
@@ -649,9 +656,11 @@ def billable_vs_billed(
     factorization of the ids per join), so only mismatching rows are gathered."""
     result = Result()
     items = _approved_items(time, milestones, projects)
-    refused = member(items.item_id, refused_items).to_numpy()
-    # each charge against the item it bills
-    at = positions(charges.item_id, items.item_id)
+    # each charge against the item it bills (and the refused items: one factorization)
+    refused_ids = pd.Series(list(refused_items), dtype=items.item_id.dtype)
+    at, refused_at = positions_many(items.item_id, charges.item_id, refused_ids)
+    refused = np.zeros(len(items), dtype=bool)
+    refused[refused_at[refused_at >= 0]] = True
     has_item = at >= 0
     times_charged = np.bincount(at[has_item], minlength=len(items))
     unbilled = (
