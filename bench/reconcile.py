@@ -1,24 +1,32 @@
-"""Reconciliation benchmark: invoices in billing against AR postings in the ERP (and ERP
-payments against the cash our store recorded) over a generated world, by our probes'
-comparison code and by DuckDB running the same comparison as SQL on the same frames, in
-the same run.
+"""Reconciliation benchmark: the reconciliation probes' comparisons over a generated world
+of 100,000 invoices, by our code (`probes.recon_compare`) and by DuckDB running the same
+comparison as SQL on the same frames, in the same run.
 
     .venv/bin/python bench/reconcile.py                   # 100,000 invoices
     .venv/bin/python bench/reconcile.py --invoices 1m --repeat 5
 
 The world is generated directly as the frames the probes compare (what
-`probes.recon_frames` makes of the systems' records; no HTTP): customers in three legal
-entities, invoices with their AR postings, payments for about 60 % of them and the store's
-record of those payments, with drift sprinkled in: invoices never posted (some still
-inside the posting SLA, some refused by the contract validation: neither is a finding),
-posted twice, posted at another amount or currency, postings without an invoice, payments
-never recorded in the store or recorded at another amount, paid postings their payments do
-not cover.
+`probes.recon_frames` makes of the systems' records; no HTTP), with drift sprinkled in:
+
+- invoices vs postings: 100k invoices and their AR postings; invoices never posted (some
+  still inside the posting SLA, some refused by the contract validation: neither is a
+  finding), posted twice, at another amount or currency, postings without an invoice;
+- won deals vs downstream: 25k won deals, their contracts, ERP customers and PSA projects;
+  deals never contracted (some won hours ago: in flight), records doubled, orphaned, or at
+  another value or currency, accounts never provisioned;
+- billable vs billed: 300k approved time entries (three per invoice) and 5k milestones,
+  their charges and invoice lines; items never charged (some refused by validation),
+  charged twice, short or at another rate, charges left pending past the billing cycle,
+  lines billing another quantity or price;
+- payments vs cash: payments for about 60 % of the invoices (12 % in two parts) and the
+  store's record of them; payments never recorded or recorded at another amount, paid
+  postings their payments do not cover.
 
 Each side is timed end to end from the frames to the findings as Python objects (ours:
-`probes.recon_compare`, building `Finding`s; DuckDB: the SQL, fetched as rows) plus the
-per-entity-and-currency summary; best of `--repeat` runs after a warm-up. Both must find
-the same number of each kind of finding. Target (issue 6): ours within 2x of DuckDB.
+`Finding`s; DuckDB: the SQL's rows fetched) plus the per-entity-and-currency summary;
+best of `--repeat` runs after a warm-up. Both must find the same number of each kind of
+finding (exit 1 otherwise). Target (issue 6): ours within 2x of DuckDB. Peak memory is the
+process's maxrss (the world, both engines and their results).
 """
 
 from __future__ import annotations
@@ -279,12 +287,12 @@ def _deals(rng: np.random.Generator, customers: pd.DataFrame, n: int) -> dict[st
     d = max(20, n // 4)
     acct = rng.integers(0, len(customers), d)
     amount = rng.integers(1_000_000, 50_000_000, d)
-    won_at = NOW - pd.to_timedelta(rng.uniform(2, 400, d), unit="D")
     roll = rng.random(d)
     missing = roll < 0.004
-    recent = np.flatnonzero(missing)[::3]
-    won_at = pd.Series(won_at)
-    won_at[recent] = NOW - pd.Timedelta(hours=3)
+    recent = np.flatnonzero(missing)[::3]  # a third of them won three hours ago: in flight
+    age = pd.Series(pd.to_timedelta(rng.uniform(2, 400, d), unit="D"))
+    age.iloc[recent] = pd.Timedelta(hours=3)
+    won_at = NOW - age
     deals = pd.DataFrame(
         {
             "deal_id": ids("0065g", np.arange(d)),
