@@ -1,11 +1,20 @@
 """Reconciliation probes: one system against another, record by record, by count and by
 amount per legal entity and currency. Each probe reads each collection it needs once
 through the systems' APIs (`probes.recon_frames`), compares them as frames
-(`probes.recon_compare`) and returns one finding per mismatching record.
+(`probes.recon_compare`) and returns one finding per mismatching record, with the ids and
+values of both sides in its detail; the outcome's detail holds the count per kind and the
+side-by-side counts and amounts per legal entity and currency.
 
-What is not drift: a sync still inside its grace (the stage SLAs of DESIGN.md), and a
-record the contract validation refused on purpose (a validation dead letter finance
-already has; counted in the outcome's detail as `refused_by_validation`)."""
+The kinds of finding each probe reports are in `FINDING_KINDS`.
+
+What is not drift: a sync still inside its grace (`Grace`: the stage SLAs of DESIGN.md,
+counted from the source record's own time: a won deal 24 h to reach CLM, an executed
+contract 24 h to its customer and project and 48 h to its schedule, an amendment 24 h,
+an approved billable 24 h to its charge and the billing cycle + 3 days to its invoice, an
+invoice 1 h to its posting, a payment 24 h to the store), and a record the contract
+validation refused on purpose (a validation dead letter finance already has; counted in
+the outcome's detail as `refused_by_validation`). A record that is wrong rather than late
+(a second posting, another amount or rate) is drift at once."""
 
 from __future__ import annotations
 
@@ -17,6 +26,62 @@ from probes import recon_frames as frames
 from probes.base import Outcome, Probe, ProbeContext
 from probes.recon_compare import Grace, Result
 from store.states import ProbeKind, System
+
+FINDING_KINDS: dict[str, tuple[str, ...]] = {
+    "reconcile.deals_vs_downstream": (
+        "contract_missing",  # a won deal with no contract (request) in CLM
+        "contract_duplicated",  # more than one live contract for a deal
+        "orphan_contract",  # a contract for no won deal
+        "contract_value_mismatch",  # executed contract value != won amount
+        "contract_currency_mismatch",
+        "customer_missing",  # an executed contract's account not in the ERP
+        "customer_duplicated",  # an account twice in one legal entity of the ERP
+        "orphan_customer",  # an ERP customer whose account has no contract
+        "project_missing",  # an executed contract with no PSA project
+        "project_duplicated",
+        "orphan_project",  # an active project for no executed contract
+        "project_value_mismatch",  # project price or currency != contract value
+    ),
+    "reconcile.contracts_vs_schedules": (
+        "schedule_missing",
+        "schedule_duplicated",
+        "orphan_schedule",  # a live schedule for no executed contract
+        "schedule_not_cancelled",  # the contract was cancelled, its schedule is active
+        "currency_mismatch",
+        "billing_model_mismatch",
+        "cap_mismatch",
+        "po_mismatch",
+        "monthly_fee_mismatch",
+        "term_mismatch",
+        "rate_mismatch",  # a role's rate (or the role) differs from the rate card
+        "milestone_missing",  # a contract milestone with no PSA milestone
+        "milestone_amount_mismatch",  # PSA milestone or its charge != contract amount
+    ),
+    "reconcile.billable_vs_billed": (
+        "unbilled_time",  # approved hours on an hourly project never charged
+        "unbilled_milestone",
+        "charge_duplicated",  # one approved item charged twice
+        "quantity_mismatch",  # charged hours != approved hours (amount: value leaked)
+        "rate_mismatch",  # charged price != the PSA rate
+        "uninvoiced_charge",  # pending past the billing cycle and its grace
+        "invoice_line_mismatch",  # a line bills its charge at another quantity or price
+    ),
+    "reconcile.invoices_vs_postings": (
+        "never_posted",
+        "posted_twice",
+        "amount_mismatch",
+        "currency_mismatch",
+        "orphan_posting",  # an AR posting for no billing invoice
+    ),
+    "reconcile.payments_vs_cash": (
+        "orphan_payment",  # a payment on no AR posting
+        "payment_currency_mismatch",
+        "payment_not_recorded",  # an ERP payment not in our store's cash
+        "payment_amount_mismatch",  # recorded at another amount or invoice
+        "cash_without_payment",  # cash we record per invoice != the ERP's payments
+        "paid_status_mismatch",  # ERP posting paid without payments covering it (or not)
+    ),
+}
 
 BILLING_MODELS = {
     "time_and_materials": "time_and_materials",
@@ -172,4 +237,10 @@ def reconciliation_probes(grace: Grace | None = None) -> list[Probe]:
     ]
 
 
-__all__ = ["BILLING_MODELS", "Grace", "ReconciliationProbe", "reconciliation_probes"]
+__all__ = [
+    "BILLING_MODELS",
+    "FINDING_KINDS",
+    "Grace",
+    "ReconciliationProbe",
+    "reconciliation_probes",
+]

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from probes.base import Finding, Outcome, ProbeContext
-from probes.reconciliation import reconciliation_probes
+from probes.reconciliation import FINDING_KINDS, reconciliation_probes
 from sandbox import drift
 from sandbox.drift import Drift
 from store import migrate
@@ -272,9 +272,12 @@ def test_a_gap_inside_its_grace_is_lag_not_drift(drifted: Drifted) -> None:
 
 
 def test_findings_are_stored_as_they_are(drifted: Drifted) -> None:
-    """Every finding fits the probe_findings columns and its detail is plain JSON."""
-    for outcome in drifted.outcomes.values():
+    """Every finding is of a declared kind, fits the probe_findings columns and its detail
+    is plain JSON."""
+    assert set(FINDING_KINDS) == PROBES
+    for name, outcome in drifted.outcomes.items():
         json.dumps(outcome.detail)
+        assert {f.kind for f in outcome.findings} <= set(FINDING_KINDS[name])
         for finding in outcome.findings:
             json.dumps(finding.detail)
             assert finding.object_type and len(finding.object_type) <= 16
