@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from tests.throughline.test_cli import run
+from typer.testing import CliRunner
+
+from throughline.cli import app
+
+
+def run(args: list[str], env: dict[str, str]) -> Any:
+    """In-process: the same command line, without a Python start per call."""
+    return CliRunner().invoke(app, args, env=env)
 
 
 def test_list_run_and_show(tmp_path: Path) -> None:
     env = {"THROUGHLINE_DATABASE__URL": f"sqlite:///{tmp_path}/store.db"}
-    assert run(["migrate"], env).returncode == 0
+    assert run(["migrate"], env).exit_code == 0
 
     listed = run(["probes", "list", "--format", "json"], env)
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.stderr
     rows = {row["probe"]: row for row in json.loads(listed.stdout)}
     assert {"health.crm", "freshness.outbox", "stuck.deals", "reconcile.invoices_vs_postings"} <= (
         set(rows)
@@ -23,7 +31,7 @@ def test_list_run_and_show(tmp_path: Path) -> None:
     assert rows["health.erp"]["every"] == "0:01:00"
 
     ran = run(["probes", "run", "freshness.outbox"], env)
-    assert ran.returncode == 0, ran.stderr
+    assert ran.exit_code == 0, ran.stderr
     assert "freshness.outbox: ok" in ran.stdout
     shown = run(["probes", "show", "freshness.outbox"], env)
     assert "no overdue sync messages" in shown.stdout
@@ -35,21 +43,21 @@ def test_list_run_and_show(tmp_path: Path) -> None:
         ["probes", "run", "health.crm"],
         {**env, "THROUGHLINE_SYSTEMS__CRM__BASE_URL": "http://127.0.0.1:9"},
     )
-    assert down.returncode == 1
+    assert down.exit_code == 1
     assert "health.crm: fail" in down.stdout
     assert "unreachable" in down.stdout
 
 
 def test_a_wrong_name_or_no_name_is_a_clear_error(tmp_path: Path) -> None:
     env = {"THROUGHLINE_DATABASE__URL": f"sqlite:///{tmp_path}/store.db"}
-    assert run(["migrate"], env).returncode == 0
+    assert run(["migrate"], env).exit_code == 0
     wrong = run(["probes", "run", "health.sap"], env)
-    assert wrong.returncode == 2
+    assert wrong.exit_code == 2
     assert "no probe named 'health.sap'" in wrong.stderr
     assert "health.crm" in wrong.stderr
     none = run(["probes", "run"], env)
-    assert none.returncode == 2
+    assert none.exit_code == 2
     assert "pass --all" in none.stderr
     never = run(["probes", "show", "stuck.deals"], env)
-    assert never.returncode == 1
+    assert never.exit_code == 1
     assert "no result stored yet" in never.stdout
