@@ -5,9 +5,15 @@ insert rate of the same rows into the same store, measured in the same run.
     .venv/bin/python bench/ingest.py --batches 100 --database-url postgresql+psycopg://...
 
 The collector runs as `throughline serve` in its own process pinned to one core; the
-sender runs on the other. The sender keeps `--in-flight` requests open, which outruns the
-store on purpose: the collector must answer 429 with Retry-After instead of growing, so the
-peak RSS of the server stays bounded.
+sender runs on the other. The sender keeps `--in-flight` requests open, more spans than the
+server's write queue holds, which outruns the store on purpose: the collector must answer
+429 with Retry-After instead of growing, so the peak RSS of the server stays bounded.
+
+The raw insert is the writer's own insert (`collector.span_writer.insert_spans`: the
+prepared INSERT through the sqlite3 driver's executemany, COPY on PostgreSQL) of the
+already-decoded rows, in transactions as large as the writer's largest group commit, on a
+fresh store with the same schema and indexes. On a shared machine both rates move with the
+load (printed); the server's CPU time per span does not, so it is printed too.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from collector.otlp import decode_protobuf
-from collector.span_writer import insert_spans
+from collector.span_writer import MAX_BATCH, insert_spans
 from store import migrate
 from store.engine import make_engine
 
@@ -108,14 +114,20 @@ def raw_insert_rate(url: str, batches: list[bytes], group: int) -> float:
     """Rows/s inserting the already-decoded rows straight into a fresh store."""
     engine = make_engine(url)
     migrate.upgrade(engine)
-    records = [r for body in batches for r in decode_protobuf(body).records]
+    rows = [r for body in batches for r in decode_protobuf(body).rows]
     started = time.perf_counter()
-    for i in range(0, len(records), group):
+    for i in range(0, len(rows), group):
         with engine.begin() as conn:
-            insert_spans(conn, records[i : i + group])
+            insert_spans(conn, rows[i : i + group])
     elapsed = time.perf_counter() - started
     engine.dispose()
-    return len(records) / elapsed
+    return len(rows) / elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -144,6 +156,8 @@ def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -
         "THROUGHLINE_DATABASE__URL": url,
         "THROUGHLINE_SERVER__PORT": str(port),
         "THROUGHLINE_SERVER__QUEUE_MAX_SPANS": str(queue_max),
+        # Ingest only: no syncs, probes or KPI refresh competing for the server's one core.
+        "THROUGHLINE_SCHEDULER__ENABLED": "false",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "throughline", "serve"],
@@ -183,19 +197,22 @@ def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -
                 continue
             raise SystemExit(f"unexpected {response.status_code}: {response.text[:200]}")
 
+    cpu_before = cpu_seconds(server.pid)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(in_flight) as pool:
         list(pool.map(send, batches))
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(server.pid) - cpu_before
     rss = peak_rss_mib(server.pid)
-    server.terminate()
-    server.wait(timeout=30)
     client.close()
-    spans = sum(len(decode_protobuf(b).records) for b in batches)
+    server.terminate()
+    server.wait(timeout=60)
+    spans = sum(len(decode_protobuf(b).rows) for b in batches)
     return {
         "spans": spans,
         "seconds": elapsed,
         "rate": spans / elapsed,
+        "cpu_us": cpu / spans * 1e6,
         "rss": rss,
         "refused": refused,
     }
@@ -207,7 +224,12 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--in-flight", type=int, default=8, help="concurrent requests")
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=48,
+        help="concurrent requests (default: more spans than the queue bound holds)",
+    )
     parser.add_argument("--queue-max", type=int, default=20_000, help="server write queue bound")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
     args = parser.parse_args()
@@ -229,7 +251,8 @@ def main() -> None:
         # The raw insert runs on the core the server will get, so both see the same load.
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {0})
-        raw = raw_insert_rate(url("raw"), batches, group=args.batch_size * args.in_flight)
+        load = os.getloadavg()
+        raw = raw_insert_rate(url("raw"), batches, group=MAX_BATCH)
         if args.database_url:
             engine = make_engine(args.database_url)
             migrate.downgrade(engine)
@@ -238,7 +261,8 @@ def main() -> None:
     print(f"raw insert of the same rows, same indexes: {raw:>10,.0f} spans/s")
     print(
         f"OTLP/HTTP ingest, stored (server on 1 core): {result['rate']:>10,.0f} spans/s "
-        f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s)"
+        f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s; server CPU "
+        f"{result['cpu_us']:.1f} us/span = {1e6 / result['cpu_us']:,.0f} spans per CPU-second)"
     )
     print(
         f"ratio ingest / raw insert: {result['rate'] / raw:.2f}  (target >= 0.5; "
@@ -247,6 +271,11 @@ def main() -> None:
     print(
         f"server peak RSS: {result['rss']:.0f} MiB; requests refused with 429/503 and "
         f"retried: {result['refused']:.0f} (queue bound {args.queue_max:,} spans)"
+    )
+    after = os.getloadavg()
+    print(
+        f"load average (1/5/15 min) at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+        f"at end {after[0]:.2f} {after[1]:.2f} {after[2]:.2f} on {os.cpu_count()} cores"
     )
 
 

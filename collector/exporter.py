@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from collector.metrics import CollectorMetrics
-from collector.span_record import SpanRecord, make_record
+from collector.span_record import SpanRow, make_row
 from collector.span_writer import IngestJob, QueueFull, SpanWriter
 
 logger = logging.getLogger(__name__)
@@ -28,12 +28,12 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def record_from_span(span: ReadableSpan) -> SpanRecord | None:
+def row_from_span(span: ReadableSpan) -> SpanRow | None:
     context = span.context
     if context is None or span.start_time is None or span.end_time is None:
         return None
     resource = {k: _plain(v) for k, v in span.resource.attributes.items()}
-    return make_record(
+    return make_row(
         trace_id=format(context.trace_id, "032x"),
         span_id=format(context.span_id, "016x"),
         parent_span_id=format(span.parent.span_id, "016x") if span.parent else None,
@@ -69,19 +69,19 @@ class SqlSpanExporter(SpanExporter):
         self._timeout = timeout
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        records = [r for s in spans if (r := record_from_span(s)) is not None]
-        self._metrics.spans_received.labels("sdk").inc(len(records))
-        if not records:
+        rows = [r for s in spans if (r := row_from_span(s)) is not None]
+        self._metrics.spans_received.labels("sdk").inc(len(rows))
+        if not rows:
             return SpanExportResult.SUCCESS
         try:
-            self._writer.submit(IngestJob(records=records)).result(self._timeout)
+            self._writer.submit(IngestJob(rows=rows)).result(self._timeout)
         except QueueFull:
-            self._metrics.sdk_spans_dropped.inc(len(records))
-            logger.warning("store write queue full: %d in-process spans dropped", len(records))
+            self._metrics.sdk_spans_dropped.inc(len(rows))
+            logger.warning("store write queue full: %d in-process spans dropped", len(rows))
             return SpanExportResult.FAILURE
         except Exception:
-            self._metrics.sdk_spans_dropped.inc(len(records))
-            logger.exception("writing %d in-process spans failed", len(records))
+            self._metrics.sdk_spans_dropped.inc(len(rows))
+            logger.exception("writing %d in-process spans failed", len(rows))
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 

@@ -9,20 +9,18 @@ specification requires and the snake_case ones receivers must also accept.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from google.protobuf.message import DecodeError
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from collector.span_record import SPAN_KINDS, STATUS_CODES, SpanRecord, is_hex_id, make_record
+from collector.otlp_wire import DecodeError, FlatExportTraceServiceRequest, attribute_values
+from collector.span_record import SPAN_KINDS, STATUS_CODES, SpanRow, is_hex_id, lift, make_row
 
 
 class MalformedPayload(ValueError):
@@ -31,7 +29,7 @@ class MalformedPayload(ValueError):
 
 @dataclass
 class DecodedBatch:
-    records: list[SpanRecord] = field(default_factory=list)
+    rows: list[SpanRow] = field(default_factory=list)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -47,86 +45,87 @@ class DecodedBatch:
 
 # --- protobuf -----------------------------------------------------------------------------
 
-
-def _pb_value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [_pb_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
-    if kind == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
-    return getattr(value, kind)
+_NO_ID = (b"\0" * 16, b"\0" * 8)
+_KIND_NAMES = dict(enumerate(SPAN_KINDS))
+_STATUS_NAMES = dict(enumerate(STATUS_CODES))
+_SORTED = orjson.OPT_SORT_KEYS
 
 
-_SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
-_NO_ID = (b"", b"\0" * 16, b"\0" * 8)
+def parse_protobuf(body: bytes) -> Message:
+    """Parse a protobuf export request (the flat reading of `collector.otlp_wire`), or raise
+    MalformedPayload. Cheap next to `rows_from_protobuf`: count its spans first."""
+    try:
+        return FlatExportTraceServiceRequest.FromString(body)
+    except DecodeError as exc:
+        raise MalformedPayload(f"not an OTLP ExportTraceServiceRequest protobuf: {exc}") from None
 
 
-def _pb_attributes(items: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in items:
-        value = kv.value
-        kind = value.WhichOneof("value")
-        out[kv.key] = getattr(value, kind) if kind in _SCALARS else _pb_value(value)
-    return out
+def span_count(request: Any) -> int:
+    return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
 
 
 def decode_protobuf(body: bytes) -> DecodedBatch:
-    request = ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except DecodeError as exc:
-        raise MalformedPayload(f"not an OTLP ExportTraceServiceRequest protobuf: {exc}") from None
+    return rows_from_protobuf(parse_protobuf(body))
+
+
+def rows_from_protobuf(request: Any) -> DecodedBatch:
+    """Rows straight from the parsed request: one pass, no intermediate record per span."""
     batch = DecodedBatch()
-    append = batch.records.append
-    for resource_spans in request.resource_spans:
-        resource = _pb_attributes(resource_spans.resource.attributes)
-        service = str(resource.get("service.name") or "unknown_service")
-        resource_json = orjson.dumps(resource).decode() if resource else None
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                trace_id, span_id = span.trace_id, span.span_id
-                if (
-                    len(trace_id) != 16
-                    or len(span_id) != 8
-                    or trace_id in _NO_ID
-                    or span_id in _NO_ID
-                ):
-                    batch.reject("span with an invalid trace_id or span_id")
-                    continue
-                events = (
-                    [
-                        {
-                            "name": e.name,
-                            "time_unix_nano": e.time_unix_nano,
-                            "attributes": _pb_attributes(e.attributes),
-                        }
-                        for e in span.events
-                    ]
-                    if span.events
-                    else None
-                )
-                kind, code = span.kind, span.status.code
-                append(
-                    make_record(
-                        trace_id=trace_id.hex(),
-                        span_id=span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        service=service,
-                        kind=SPAN_KINDS[kind] if kind < len(SPAN_KINDS) else "unspecified",
-                        start_unix_nano=span.start_time_unix_nano,
-                        end_unix_nano=span.end_time_unix_nano,
-                        status=STATUS_CODES[code] if code < len(STATUS_CODES) else "unset",
-                        status_message=span.status.message,
-                        attributes=_pb_attributes(span.attributes),
-                        resource_json=resource_json,
-                        events=events,
+    append = batch.rows.append
+    dumps = orjson.dumps
+    kinds, statuses = _KIND_NAMES.get, _STATUS_NAMES.get
+    try:
+        for resource_spans in request.resource_spans:
+            resource = attribute_values(resource_spans.resource.attributes)
+            service = str(resource.get("service.name") or "unknown_service")[:128]
+            resource_json = dumps(resource, option=_SORTED).decode() if resource else ""
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    trace_id, span_id = span.trace_id, span.span_id
+                    if (
+                        len(trace_id) != 16
+                        or len(span_id) != 8
+                        or trace_id in _NO_ID
+                        or span_id in _NO_ID
+                    ):
+                        batch.reject("span with an invalid trace_id or span_id")
+                        continue
+                    attributes = attribute_values(span.attributes)
+                    if span.events:
+                        events = dumps(
+                            [
+                                {
+                                    "name": e.name,
+                                    "time_unix_nano": e.time_unix_nano,
+                                    "attributes": attribute_values(e.attributes),
+                                }
+                                for e in span.events
+                            ],
+                            option=_SORTED,
+                        ).decode()
+                    else:
+                        events = ""
+                    status = span.status
+                    append(
+                        (
+                            trace_id.hex(),
+                            span_id.hex(),
+                            span.parent_span_id.hex(),
+                            span.name[:256],
+                            service,
+                            kinds(span.kind, "unspecified"),
+                            span.start_time_unix_nano,
+                            span.end_time_unix_nano,
+                            statuses(status.code, "unset"),
+                            status.message,
+                            dumps(attributes, option=_SORTED).decode(),
+                            resource_json,
+                            events,
+                            *lift(attributes),
+                        )
                     )
-                )
+    except (DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedPayload(f"not an OTLP ExportTraceServiceRequest protobuf: {exc}") from None
     return batch
 
 
@@ -233,8 +232,8 @@ def decode_json(body: bytes) -> DecodedBatch:
                         }
                         for e in span.get("events") or []
                     ]
-                    batch.records.append(
-                        make_record(
+                    batch.rows.append(
+                        make_row(
                             trace_id=trace_id,
                             span_id=span_id,
                             parent_span_id=parent if is_hex_id(parent, 16) else None,

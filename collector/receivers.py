@@ -102,6 +102,12 @@ def build_ingest_router(
                 "<token with scope ingest> (create one with `throughline tokens create`)",
             )
 
+    def refuse_if_full(weight: int) -> None:
+        try:
+            writer.check_room(weight)
+        except QueueFull as exc:
+            raise IngestError(429, RESOURCE_EXHAUSTED, str(exc), exc.retry_after) from None
+
     async def store(job: IngestJob) -> None:
         try:
             future = writer.submit(job)
@@ -133,14 +139,23 @@ def build_ingest_router(
             authorize(request)
             body = await read_body(request, policy.max_body_bytes)
             try:
-                batch = otlp.decode_protobuf(body) if media == PROTOBUF else otlp.decode_json(body)
+                if media == PROTOBUF:
+                    parsed = otlp.parse_protobuf(body)
+                    # Refuse a request the queue cannot take before decoding it: a sender
+                    # that outruns the store costs a parse, not a decode, per retry.
+                    count = otlp.span_count(parsed)
+                    metrics.spans_received.labels(source).inc(count)
+                    refuse_if_full(count)
+                    batch = otlp.rows_from_protobuf(parsed)
+                else:
+                    batch = otlp.decode_json(body)
+                    metrics.spans_received.labels(source).inc(len(batch.rows) + batch.rejected)
             except otlp.MalformedPayload as exc:
                 raise IngestError(400, INVALID_ARGUMENT, str(exc)) from None
-            metrics.spans_received.labels(source).inc(len(batch.records) + batch.rejected)
             if batch.rejected:
                 metrics.spans_rejected.labels("invalid_span").inc(batch.rejected)
-            if batch.records:
-                await store(IngestJob(records=batch.records))
+            if batch.rows:
+                await store(IngestJob(rows=batch.rows))
         except IngestError as exc:
             metrics.spans_rejected.labels(f"http_{exc.status}").inc()
             return _error(exc, media)

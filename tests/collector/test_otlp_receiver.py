@@ -362,3 +362,123 @@ def test_deal_dimensions_on_a_closed_won_span_land_on_the_deal(serve_collector: 
         "EUR",
     )
     assert (deal.legal_entity, deal.practice) == ("Throughline GmbH", "Data")
+
+
+def _official_attributes(items: object) -> dict[str, object]:
+    """What the generated OTLP classes read: the reference for the flat decoder."""
+    from collector.otlp_wire import pb_value
+
+    return {kv.key: pb_value(kv.value) for kv in items}  # type: ignore[attr-defined]
+
+
+def test_the_flat_protobuf_decoder_reads_every_value_shape_as_the_official_classes_do() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import (
+        AnyValue,
+        ArrayValue,
+        KeyValue,
+        KeyValueList,
+    )
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+    from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
+
+    from collector.otlp import decode_protobuf
+    from collector.span_record import SPAN_COLUMNS, record_from_row
+
+    values = {
+        "short": AnyValue(string_value="POST"),
+        "empty": AnyValue(string_value=""),
+        "long": AnyValue(string_value="x" * 300),
+        "unicode": AnyValue(string_value="Zürich 東京"),
+        "int.small": AnyValue(int_value=7),
+        "int.zero": AnyValue(int_value=0),
+        "int.large": AnyValue(int_value=2**40),
+        "int.negative": AnyValue(int_value=-3),
+        "double": AnyValue(double_value=1250.5),
+        "double.zero": AnyValue(double_value=0.0),
+        "true": AnyValue(bool_value=True),
+        "false": AnyValue(bool_value=False),
+        "bytes": AnyValue(bytes_value=b"\x00\xff"),
+        "unset": AnyValue(),
+        "array": AnyValue(
+            array_value=ArrayValue(values=[AnyValue(string_value="a"), AnyValue(int_value=2)])
+        ),
+        "map": AnyValue(
+            kvlist_value=KeyValueList(values=[KeyValue(key="k", value=AnyValue(double_value=0.25))])
+        ),
+        "q2c.deal.id": AnyValue(int_value=42),
+        "q2c.amount": AnyValue(string_value="1e40"),  # too large for money: not lifted
+        "q2c.currency": AnyValue(string_value="gbp"),
+    }
+    attributes = [KeyValue(key=k, value=v) for k, v in values.items()]
+    attributes += [KeyValue(key="short", value=AnyValue(string_value="last one wins"))]
+    span = PbSpan(
+        trace_id=bytes.fromhex(TRACE_ID),
+        span_id=bytes.fromhex(SPAN_ID),
+        name="n",
+        kind=PbSpan.SPAN_KIND_SERVER,
+        start_time_unix_nano=1,
+        end_time_unix_nano=2,
+        attributes=attributes,
+        events=[PbSpan.Event(name="retry", time_unix_nano=3, attributes=attributes[:3])],
+        status=PbStatus(code=PbStatus.STATUS_CODE_ERROR, message="boom"),
+    )
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                resource=PbResource(
+                    attributes=[KeyValue(key="service.name", value=values["short"])]
+                ),
+                scope_spans=[ScopeSpans(spans=[span])],
+            )
+        ]
+    )
+    (row,) = decode_protobuf(request.SerializeToString()).rows
+    assert len(row) == len(SPAN_COLUMNS)
+    record = record_from_row(row)
+    assert orjson.loads(record.attributes) == _official_attributes(attributes)
+    assert orjson.loads(record.events or "[]") == [
+        {"name": "retry", "time_unix_nano": 3, "attributes": _official_attributes(attributes[:3])}
+    ]
+    assert (record.service, record.kind, record.status, record.status_message) == (
+        "POST",
+        "server",
+        "error",
+        "boom",
+    )
+    assert (record.deal_id, record.amount, record.currency) == ("42", None, "GBP")
+    assert record.parent_span_id is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"\x0a\x02\xff\xfe", b"\x18\x80", b"\x32\x05\x0a\x03\x0a\x01"],
+    ids=["bad-utf8-string", "truncated-varint", "truncated-kvlist"],
+)
+def test_a_malformed_attribute_value_is_a_malformed_payload(value: bytes) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+    from collector.otlp import MalformedPayload, decode_protobuf
+
+    span = PbSpan(trace_id=bytes.fromhex(TRACE_ID), span_id=bytes.fromhex(SPAN_ID), name="n")
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]
+    ).SerializeToString()
+    # Append an attribute whose value bytes are broken, inside the span's own bytes.
+    entry = KeyValue(key="k").SerializeToString() + b"\x12" + bytes([len(value)]) + value
+    span_bytes = span.SerializeToString() + b"\x4a" + bytes([len(entry)]) + entry
+    scope = b"\x12" + bytes([len(span_bytes)]) + span_bytes
+    resource_spans = b"\x12" + bytes([len(scope)]) + scope
+    body = b"\x0a" + bytes([len(resource_spans)]) + resource_spans
+    with pytest.raises(MalformedPayload, match="not an OTLP"):
+        decode_protobuf(body)
+    # The official classes refuse the same body.
+    from google.protobuf.message import DecodeError
+
+    with pytest.raises(DecodeError):
+        ExportTraceServiceRequest.FromString(body)
