@@ -1,10 +1,12 @@
 """Health probes, one per system: reachable, credentials accepted (and how long they stay
-valid where the system says), latency, rate-limit headroom from the response headers, and
-schema drift (the fields our flows read are still in the records the API returns)."""
+valid where the system says: token lifetime, key expiry headers, the TLS certificate),
+latency, rate-limit headroom from the response headers, and schema drift (the fields our
+flows read are still in the records the API returns)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -64,6 +66,19 @@ def _int_header(headers: httpx.Headers, *names: str) -> int | None:
         return int(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+def certificate_expiry(response: httpx.Response) -> dt.datetime | None:
+    """When the server's TLS certificate expires (`notAfter`), for an https answer."""
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    not_after = cert.get("notAfter") if cert else None
+    if not not_after:
+        return None
+    return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.UTC)
 
 
 def _records(collection: Collection, body: Any) -> list[dict[str, Any]]:
@@ -160,6 +175,13 @@ class HealthProbe:
                     problems.append(f"credential expires in {left.days} day(s)")
             except ValueError:
                 problems.append(f"unreadable credential expiry {expires_raw!r}")
+        cert_expires = certificate_expiry(response)
+        if cert_expires is not None:
+            left = cert_expires - dt.datetime.now(dt.UTC)
+            detail["certificate_expires_at"] = cert_expires.isoformat()
+            detail["certificate_days_left"] = round(left.total_seconds() / 86400, 1)
+            if left < limits.credential_warn:
+                problems.append(f"TLS certificate expires in {max(0, left.days)} day(s)")
         version = _header(response.headers, VERSION_HEADERS)
         if version:
             detail["api_version"] = version

@@ -5,6 +5,8 @@ source of the sandbox that stops; and every probe ok on the synced firm."""
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,9 +179,7 @@ def test_a_webhook_source_of_the_sandbox_that_stops_is_reported(
         server.should_exit = True
         thread.join(timeout=20)
     assert silent.status is ProbeStatus.FAIL
-    assert [(f.kind, f.object_id) for f in silent.findings] == [
-        ("webhook_silent", "/sandbox/psa")
-    ]
+    assert [(f.kind, f.object_id) for f in silent.findings] == [("webhook_silent", "/sandbox/psa")]
 
 
 def test_with_no_drift_every_probe_is_ok(firm: Firm) -> None:
@@ -198,3 +198,48 @@ def test_with_no_drift_every_probe_is_ok(firm: Firm) -> None:
     assert {
         name: o.observed for name, o in outcomes.items() if o.status is not ProbeStatus.OK
     } == {}
+
+
+def test_a_tls_certificate_about_to_expire_warns(firm: Firm, tmp_path: Path) -> None:
+    """The sandbox CRM served over HTTPS with a certificate that expires in three days."""
+    import trustme
+    import uvicorn
+
+    from sandbox.app import create_app as sandbox_app
+
+    ca = trustme.CA()
+    cert = ca.issue_cert(
+        "127.0.0.1", not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=3, hours=1)
+    )
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            sandbox_app(firm.world.services["crm"]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=str(tmp_path / "server.pem"),
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    settings = sandbox_settings({**firm.servers.urls, "crm": f"https://127.0.0.1:{port}"})
+    try:
+        trusted = ssl.create_default_context()
+        ca.configure_trust(trusted)
+        with httpx.Client(verify=trusted) as http:
+            apis = build_apis(settings, http, NoOpTracer())
+            outcome = HealthProbe(System.CRM).run(
+                ProbeContext(firm.engine, apis, lambda: dt.datetime.now(dt.UTC))
+            )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+    assert outcome.status is ProbeStatus.WARN
+    assert outcome.observed == "TLS certificate expires in 3 day(s)"
+    assert 3.0 <= outcome.detail["certificate_days_left"] <= 3.1
