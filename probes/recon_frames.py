@@ -397,6 +397,11 @@ def store_payments(engine: Engine) -> pd.DataFrame:
         rows = conn.execute(
             sa.select(Payment.id, Payment.invoice_id, Payment.amount, Payment.currency)
         ).all()
+    return store_payments_frame([tuple(r) for r in rows])
+
+
+def store_payments_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """(payment id, invoice id, amount, currency) rows of the store's payments."""
     return _frame(
         {
             "payment_id": [r[0] for r in rows],
@@ -412,6 +417,11 @@ def store_invoices(engine: Engine) -> pd.DataFrame:
         rows = conn.execute(
             sa.select(Invoice.id, Invoice.deal_id, Invoice.amount_paid, Invoice.stage)
         ).all()
+    return store_invoices_frame([tuple(r) for r in rows])
+
+
+def store_invoices_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """(invoice id, deal id, amount paid, stage) rows of the store's invoices."""
     return _frame(
         {
             "invoice_id": [r[0] for r in rows],

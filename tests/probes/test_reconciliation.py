@@ -13,13 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from probes import recon_compare as compare
+from probes import recon_frames as frames
 from probes.base import Finding, Outcome, ProbeContext
-from probes.reconciliation import FINDING_KINDS, reconciliation_probes
+from probes.recon_compare import Grace
+from probes.reconciliation import BILLING_MODELS, FINDING_KINDS, reconciliation_probes
 from sandbox import drift
+from sandbox.clock import ManualClock
 from sandbox.drift import Drift
 from store import migrate
 from store.engine import make_engine
@@ -142,7 +147,9 @@ def drifted(firm: Firm, clean: dict[str, Outcome]) -> Drifted:
         ),
     }
     in_flight = run_all(firm)
-    firm.world.clock.advance(dt.timedelta(days=2))
+    clock = firm.world.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(dt.timedelta(days=2))
     return Drifted(drifts, in_flight, run_all(firm))
 
 
@@ -283,3 +290,156 @@ def test_findings_are_stored_as_they_are(drifted: Drifted) -> None:
             assert finding.object_type and len(finding.object_type) <= 16
             assert finding.object_id and finding.system in {"crm", "clm", "psa", "billing", "erp"}
             assert finding.currency is None or len(finding.currency) == 3
+
+
+# --- the comparisons on records as the systems answer them, without the sandbox --------------
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def _invoice(
+    number: int, amount: str, currency: str = "USD", hours_ago: int = 48
+) -> dict[str, Any]:
+    created = (NOW - dt.timedelta(hours=hours_ago)).isoformat()
+    return {
+        "id": f"INV{number:08d}",
+        "deal_id": f"0065g{number}",
+        "billing_schedule_id": "BS00000001",
+        "customer_account_number": "1001",
+        "currency": currency,
+        "amount": amount,
+        "status": "posted",
+        "created_at": created,
+        "lines": [],
+    }
+
+
+def _posting(number: int, invoice: str, amount: float, currency: str = "USD") -> dict[str, Any]:
+    return {
+        "id": str(50_000 + number),
+        "externalId": invoice,
+        "entity": {"id": "1001"},
+        "currency": {"refName": currency},
+        "amount": amount,
+        "amountRemaining": amount,
+        "status": "open",
+        "dateCreated": (NOW - dt.timedelta(hours=40)).isoformat(),
+    }
+
+
+def test_invoices_against_postings_kind_by_kind() -> None:
+    invoices, _lines = frames.invoices(
+        [
+            _invoice(1, "100.00"),  # posted once: fine
+            _invoice(2, "200.00"),  # posted twice
+            _invoice(3, "300.00"),  # never posted
+            _invoice(4, "400.00"),  # refused by the contract validation: not drift
+            _invoice(5, "500.00", hours_ago=0),  # released just now: in flight
+            _invoice(6, "600.00"),  # posted at another amount
+            {  # schema drift renamed `amount`: the same amount
+                **{k: v for k, v in _invoice(7, "700.00").items() if k != "amount"},
+                "amount_total": "700.00",
+            },
+            _invoice(8, "800.00", currency="GBP"),  # posted in USD
+        ]
+    )
+    postings = frames.postings(
+        [
+            _posting(1, "INV00000001", 100.0),
+            _posting(2, "INV00000002", 200.0),
+            _posting(3, "INV00000002", 200.0),
+            _posting(6, "INV00000006", 600.01),
+            _posting(7, "INV00000007", 700.0),
+            _posting(8, "INV00000008", 800.0),
+            _posting(9, "INV00000099", 900.0),  # for no invoice
+        ]
+    )
+    customers = frames.customers(
+        [
+            {
+                "id": "1001",
+                "externalId": "0015g1",
+                "subsidiary": {"id": "US01"},
+                "currency": {"refName": "USD"},
+            }
+        ]
+    )
+    result = compare.invoices_vs_postings(
+        invoices,
+        postings,
+        customers,
+        now=frames.to_timestamp(NOW),
+        grace=Grace(),
+        refused={"INV00000004"},
+    )
+    assert {(f.kind, f.object_id) for f in result.findings} == {
+        ("posted_twice", "INV00000002"),
+        ("never_posted", "INV00000003"),
+        ("amount_mismatch", "INV00000006"),
+        ("currency_mismatch", "INV00000008"),
+        ("orphan_posting", "50009"),
+    }
+    assert result.counts["refused_by_validation"] == 1
+    assert result.counts["within_posting_sla"] == 1
+    off = next(f for f in result.findings if f.kind == "amount_mismatch")
+    assert (off.detail["billing_amount"], off.detail["erp_amount"]) == ("600.00", "600.01")
+    us = {(r["legal_entity"], r["currency"]): r for r in result.summary}
+    assert us[("US01", "USD")]["billing_count"] == 7
+    assert us[("US01", "USD")]["erp_count"] == 7  # the doubled and the orphan posting too
+
+
+def test_an_empty_world_reconciles_clean() -> None:
+    now = frames.to_timestamp(NOW)
+    schedules, schedule_rates = frames.schedules([])
+    invoices, lines = frames.invoices([])
+    terms = frames.effective_terms([], [])
+    results = [
+        compare.deals_downstream(
+            frames.opportunities([]),
+            frames.accounts([]),
+            frames.agreements([]),
+            frames.customers([]),
+            frames.workspaces([]),
+            now=now,
+            grace=Grace(),
+        ),
+        compare.contracts_vs_schedules(
+            frames.agreements([]),
+            terms.contracts,
+            terms.rates,
+            terms.milestones,
+            schedules,
+            schedule_rates,
+            frames.workspaces([]),
+            frames.stories([]),
+            frames.charges([]),
+            now=now,
+            grace=Grace(),
+            billing_models=BILLING_MODELS,
+        ),
+        compare.billable_vs_billed(
+            frames.time_entries([]),
+            frames.stories([]),
+            frames.workspaces([]),
+            frames.charges([]),
+            schedules,
+            lines,
+            now=now,
+            grace=Grace(),
+            refused_items=set(),
+            refused_invoices=set(),
+        ),
+        compare.invoices_vs_postings(
+            invoices, frames.postings([]), frames.customers([]), now=now, grace=Grace()
+        ),
+        compare.payments_vs_cash(
+            frames.payments([]),
+            frames.postings([]),
+            frames.customers([]),
+            frames.store_payments_frame([]),
+            frames.store_invoices_frame([]),
+            now=now,
+            grace=Grace(),
+        ),
+    ]
+    assert all(r.findings == [] and r.summary == [] for r in results)
