@@ -14,6 +14,11 @@ The world is generated directly as the frames the probes compare (what
 - won deals vs downstream: 25k won deals, their contracts, ERP customers and PSA projects;
   deals never contracted (some won hours ago: in flight), records doubled, orphaned, or at
   another value or currency, accounts never provisioned;
+- contracts vs schedules: the executed contracts' terms (cap, PO, retainer fee and term,
+  a three-role rate card, milestones on fixed-fee contracts) against billing schedules,
+  PSA milestones and milestone charges; schedules missing (some in flight), doubled,
+  orphaned or off the terms (one amended hours ago differs on purpose: in flight), roles
+  missing or extra, milestones missing or at another amount;
 - billable vs billed: 300k approved time entries (three per invoice) and 5k milestones,
   their charges and invoice lines; items never charged (some refused by validation),
   charged twice, short or at another rate, charges left pending past the billing cycle,
@@ -49,6 +54,7 @@ import pandas as pd  # noqa: E402
 
 from probes import recon_compare as compare  # noqa: E402
 from probes.recon_compare import Grace  # noqa: E402
+from probes.reconciliation import BILLING_MODELS  # noqa: E402
 
 NOW = pd.Timestamp("2026-06-30 12:00", tz="UTC")
 ENTITIES = np.array(["US01", "UK01", "DE01"])
@@ -135,9 +141,11 @@ def build(n: int, seed: int) -> dict[str, Any]:
     postings.loc[paid_rows, "remaining"] = 0
     wrong_status = postings.index[(postings.status == "open").to_numpy()][:: max(1, n // 200)]
     postings.loc[wrong_status, "status"] = "paid"
+    deals = _deals(rng, customers, n)
     return {
         **_billables(rng, invoices),
-        **_deals(rng, customers, n),
+        **deals,
+        **_terms(rng, deals["contracts"], deals["deal_projects"]),
         "invoices": invoices,
         "postings": postings,
         "customers": customers,
@@ -318,7 +326,9 @@ def _deals(rng: np.random.Generator, customers: pd.DataFrame, n: int) -> dict[st
             "account_id": deals.account_id.to_numpy()[rows],
             "status": status,
             "legal_entity": customers.legal_entity.to_numpy()[acct][rows],
-            "billing_model": np.full(len(rows), "time_and_materials", dtype=object),
+            "billing_model": np.array(
+                ["time_and_materials", "fixed_fee_milestone", "retainer"], dtype=object
+            )[rng.choice(3, len(rows), p=[0.6, 0.25, 0.15])],
             "value": pd.array(value, dtype="Int64"),
             "currency": currency,
             "executed_at": executed_at.where(status == "executed"),
@@ -389,6 +399,168 @@ def _deals(rng: np.random.Generator, customers: pd.DataFrame, n: int) -> dict[st
         "contracts": contracts,
         "erp_customers": erp.reset_index(drop=True),
         "deal_projects": projects,
+    }
+
+
+def _terms(
+    rng: np.random.Generator, contracts: pd.DataFrame, projects: pd.DataFrame
+) -> dict[str, Any]:
+    """The executed contracts' terms (cap, PO, retainer fee and term, a three-role rate
+    card, three milestones on fixed-fee ones) and what billing and PSA made of them; with
+    drift: schedules missing (some for contracts executed hours ago: in flight), doubled,
+    for no executed contract, at another currency, cap, PO, fee, term or rate (one amended
+    hours ago differs on purpose: in flight), a role missing or extra; PSA milestones
+    missing or at another amount, milestone charges at another amount."""
+    executed = contracts[contracts.status == "executed"].reset_index(drop=True)
+    k = len(executed)
+    model = executed.billing_model.to_numpy(dtype=object)
+    value = executed.value.to_numpy(dtype="int64")
+    cid = executed.contract_id.to_numpy(dtype=object)
+    cap = np.where((model == "time_and_materials") & (rng.random(k) < 0.6), value, -1)
+    po = pd.Series(np.char.add("PO-", np.arange(k).astype(str)), dtype=object)
+    po[rng.random(k) >= 0.5] = None
+    fee = np.where(model == "retainer", value // 12, -1)
+    term = np.where(model == "retainer", 12, -1)
+    amended = np.full(k, np.datetime64("NaT"), dtype="datetime64[ns]")
+    roll = rng.random(k)
+    now = NOW.tz_convert(None).to_datetime64()
+    amended[roll < 0.03] = now - np.timedelta64(20, "D")
+    amended[roll < 0.01] = now - np.timedelta64(5, "h")  # in flight
+    terms = pd.DataFrame(
+        {
+            "contract_id": cid,
+            "cap": pd.array(np.where(cap >= 0, cap, 0), dtype="Int64"),
+            "po_number": po,
+            "monthly_fee": pd.array(np.where(fee >= 0, fee, 0), dtype="Int64"),
+            "term_months": pd.array(np.where(term >= 0, term, 0), dtype="Int64"),
+            "amended_at": pd.to_datetime(amended, utc=True),
+        }
+    )
+    terms.loc[cap < 0, "cap"] = pd.NA
+    terms.loc[fee < 0, "monthly_fee"] = pd.NA
+    terms.loc[term < 0, "term_months"] = pd.NA
+    roles = np.array(["Analyst", "Consultant", "Manager"], dtype=object)
+    contract_rates = pd.DataFrame(
+        {
+            "contract_id": np.repeat(cid, 3),
+            "role": np.tile(roles, k),
+            "rate": pd.array(rng.integers(100, 400, 3 * k) * 100, dtype="Int64"),
+        }
+    )
+    fixed = np.flatnonzero(model == "fixed_fee_milestone")
+    contract_milestones = pd.DataFrame(
+        {
+            "contract_id": np.repeat(cid[fixed], 3),
+            "milestone_id": ids("MS", np.arange(3 * len(fixed))),
+            "amount": pd.array(np.repeat(value[fixed] // 3, 3), dtype="Int64"),
+            "currency": np.repeat(executed.currency.to_numpy(dtype=object)[fixed], 3),
+        }
+    )
+    # billing: a schedule per executed contract, but for the drift
+    roll = rng.random(k)
+    has = roll >= 0.003
+    recent = np.flatnonzero(~has)[::3]
+    executed_at = executed.executed_at.copy()
+    executed_at.iloc[recent] = NOW - pd.Timedelta(hours=6)
+    contracts = contracts.set_index("contract_id")
+    contracts.loc[cid[recent], "executed_at"] = executed_at.iloc[recent].to_numpy()
+    contracts = contracts.reset_index()
+    rows = np.concatenate([np.flatnonzero(has), np.flatnonzero((roll >= 0.003) & (roll < 0.004))])
+    m = len(rows)
+    models = {
+        "time_and_materials": "time_and_materials",
+        "fixed_fee_milestone": "milestone",
+        "retainer": "retainer",
+    }
+    s_cap = terms.cap.to_numpy(dtype="float64", na_value=np.nan)[rows].copy()
+    s_cap[(rng.random(m) < 0.001) & ~np.isnan(s_cap)] += 100
+    in_flight = np.isin(rows, np.flatnonzero(amended == now - np.timedelta64(5, "h")))
+    s_cap[in_flight & ~np.isnan(s_cap)] += 500
+    s_po = terms.po_number.to_numpy(dtype=object)[rows].copy()
+    s_po[rng.random(m) < 0.001] = "PO-WRONG"
+    s_currency = executed.currency.to_numpy(dtype=object)[rows].copy()
+    s_currency[rng.random(m) < 0.001] = "CHF"
+    schedule_ids = np.where(
+        np.arange(m) < has.sum(), ids("BS", np.arange(m)), ids("BSX", np.arange(m))
+    )
+    schedules = pd.DataFrame(
+        {
+            "schedule_id": schedule_ids,
+            "contract_id": cid[rows],
+            "deal_id": executed.deal_id.to_numpy(dtype=object)[rows],
+            "currency": s_currency,
+            "billing_model": pd.Series(model[rows]).map(models).to_numpy(dtype=object),
+            "cap": pd.array(s_cap, dtype="Float64").astype("Int64"),
+            "po_number": s_po,
+            "monthly_fee": terms.monthly_fee.to_numpy()[rows],
+            "term_months": terms.term_months.to_numpy()[rows],
+            "status": "active",
+        }
+    )
+    orphans = schedules.iloc[: max(1, k // 1000)].assign(
+        schedule_id=lambda f: ids("BSY", np.arange(len(f))),
+        contract_id=lambda f: ids("AGR-Z", np.arange(len(f))),
+    )
+    schedules = pd.concat([schedules, orphans], ignore_index=True)
+    by_contract = pd.Series(np.arange(k), index=cid)
+    first = schedules.drop_duplicates("contract_id")
+    known = first[first.contract_id.isin(cid)]
+    rate_rows = np.concatenate(
+        [by_contract[known.contract_id].to_numpy() * 3 + j for j in range(3)]
+    )
+    sched_of = np.tile(known.schedule_id.to_numpy(dtype=object), 3)
+    s_rate = contract_rates.rate.to_numpy(dtype="int64")[rate_rows].copy()
+    s_rate[rng.random(len(s_rate)) < 0.001] += 500
+    schedule_rates = pd.DataFrame(
+        {
+            "schedule_id": sched_of,
+            "role": contract_rates.role.to_numpy(dtype=object)[rate_rows],
+            "rate": pd.array(s_rate, dtype="Int64"),
+        }
+    )
+    keep = rng.random(len(schedule_rates)) >= 0.0005
+    extra = schedule_rates.iloc[: max(1, k // 2000)].assign(role="Partner")
+    schedule_rates = pd.concat([schedule_rates[keep], extra], ignore_index=True)
+    # PSA: the fixed-fee contracts' milestones on their projects, some charged
+    project_of = projects.drop_duplicates("contract_id").set_index("contract_id").project_id
+    with_project = contract_milestones[contract_milestones.contract_id.isin(project_of.index)]
+    present = with_project[rng.random(len(with_project)) >= 0.002]
+    price = present.amount.to_numpy(dtype="int64").copy()
+    price[rng.random(len(present)) < 0.001] += 100
+    stories = pd.DataFrame(
+        {
+            "item_id": (70_000_000 + np.arange(len(present))).astype(str).astype(object),
+            "project_id": project_of[present.contract_id].to_numpy(dtype=object),
+            "milestone_id": present.milestone_id.to_numpy(dtype=object),
+            "price": pd.array(price, dtype="Int64"),
+            "state": "approved",
+            "approved_at": NOW - pd.Timedelta(days=10),
+        }
+    )
+    charged = stories[rng.random(len(stories)) < 0.5]
+    unit = charged.price.to_numpy(dtype="int64").copy()
+    unit[rng.random(len(charged)) < 0.002] += 100
+    ms_charges = pd.DataFrame(
+        {
+            "charge_id": ids("CHGM", np.arange(len(charged))),
+            "schedule_id": None,
+            "item_id": charged.item_id.to_numpy(dtype=object),
+            "quantity": pd.array(np.full(len(charged), 100), dtype="Int64"),
+            "unit_price": pd.array(unit, dtype="Int64"),
+            "status": "invoiced",
+            "invoice_id": None,
+            "created_at": NOW - pd.Timedelta(days=9),
+        }
+    )
+    return {
+        "contracts": contracts,
+        "terms": terms,
+        "contract_rates": contract_rates,
+        "contract_milestones": contract_milestones,
+        "t_schedules": schedules,
+        "t_schedule_rates": schedule_rates,
+        "t_stories": stories,
+        "t_charges": ms_charges,
     }
 
 
@@ -469,6 +641,25 @@ def ours_deals(w: dict[str, Any]) -> Counter[str]:
         w["deal_projects"],
         now=NOW,
         grace=Grace(),
+    )
+    assert result.summary
+    return Counter(f.kind for f in result.findings)
+
+
+def ours_contracts(w: dict[str, Any]) -> Counter[str]:
+    result = compare.contracts_vs_schedules(
+        w["contracts"],
+        w["terms"],
+        w["contract_rates"],
+        w["contract_milestones"],
+        w["t_schedules"],
+        w["t_schedule_rates"],
+        w["deal_projects"],
+        w["t_stories"],
+        w["t_charges"],
+        now=NOW,
+        grace=Grace(),
+        billing_models=BILLING_MODELS,
     )
     assert result.summary
     return Counter(f.kind for f in result.findings)
@@ -652,6 +843,83 @@ SELECT 'erp_customers', legal_entity, currency, count(*), NULL FROM erp_customer
 ORDER BY ALL
 """
 
+CONTRACTS_SQL = """
+WITH executed AS (
+    SELECT * FROM contracts WHERE status = 'executed'
+), first_schedule AS (
+    SELECT DISTINCT ON (contract_id) * FROM t_schedules ORDER BY contract_id, schedule_id
+), pair AS (
+    SELECT e.*, s.schedule_id, s.currency AS s_currency, s.billing_model AS s_model,
+           s.cap AS s_cap, s.po_number AS s_po, s.monthly_fee AS s_fee, s.term_months AS s_term
+    FROM executed e LEFT JOIN first_schedule s USING (contract_id)
+), settled AS (
+    SELECT p.*, t.cap, t.po_number, t.monthly_fee, t.term_months, m.model AS expected_model
+    FROM pair p LEFT JOIN terms t USING (contract_id) LEFT JOIN models m ON m.clm = p.billing_model
+    WHERE p.schedule_id IS NOT NULL
+      AND (t.amended_at IS NULL OR t.amended_at + INTERVAL 24 HOUR <= $now)
+), rate_lines AS (
+    SELECT schedule_id, role, c.rate AS rate_clm, b.rate AS rate_billing
+    FROM (SELECT st.schedule_id, cr.role, cr.rate
+          FROM contract_rates cr JOIN settled st USING (contract_id)) c
+    FULL OUTER JOIN (SELECT * FROM t_schedule_rates
+                     WHERE schedule_id IN (SELECT schedule_id FROM settled)) b
+    USING (schedule_id, role)
+), ms AS (
+    SELECT m.*, e.executed_at FROM contract_milestones m JOIN executed e USING (contract_id)
+    WHERE m.contract_id IN (SELECT contract_id FROM deal_projects WHERE contract_id IS NOT NULL)
+), ms_psa AS (
+    SELECT ms.*, x.item_id, x.price
+    FROM ms LEFT JOIN (SELECT s.item_id, s.milestone_id, s.price, p.contract_id
+                       FROM t_stories s JOIN deal_projects p USING (project_id)) x
+    USING (contract_id, milestone_id)
+), ms_charged AS (
+    SELECT x.*, c.charge_id, round(c.quantity * c.unit_price / 100.0) AS charged
+    FROM ms_psa x LEFT JOIN t_charges c USING (item_id) WHERE x.item_id IS NOT NULL
+)
+SELECT 'schedule_duplicated' AS kind, contract_id AS object_id FROM t_schedules
+WHERE status IS DISTINCT FROM 'cancelled' AND contract_id IS NOT NULL
+GROUP BY contract_id HAVING count(*) > 1
+UNION ALL
+SELECT 'schedule_missing', contract_id FROM pair
+WHERE schedule_id IS NULL AND (executed_at IS NULL OR executed_at + INTERVAL 48 HOUR <= $now)
+UNION ALL
+SELECT 'orphan_schedule', schedule_id FROM t_schedules s
+WHERE status IS DISTINCT FROM 'cancelled'
+  AND NOT EXISTS (SELECT 1 FROM executed e WHERE e.contract_id = s.contract_id)
+UNION ALL
+SELECT 'schedule_not_cancelled', schedule_id FROM t_schedules s
+WHERE status = 'active' AND EXISTS (
+    SELECT 1 FROM contracts c WHERE c.status = 'cancelled' AND c.contract_id = s.contract_id)
+UNION ALL
+SELECT 'currency_mismatch', contract_id FROM settled WHERE currency IS DISTINCT FROM s_currency
+UNION ALL
+SELECT 'billing_model_mismatch', contract_id FROM settled
+WHERE expected_model IS DISTINCT FROM s_model
+UNION ALL
+SELECT 'cap_mismatch', contract_id FROM settled WHERE cap IS DISTINCT FROM s_cap
+UNION ALL
+SELECT 'po_mismatch', contract_id FROM settled WHERE po_number IS DISTINCT FROM s_po
+UNION ALL
+SELECT 'monthly_fee_mismatch', contract_id FROM settled WHERE monthly_fee IS DISTINCT FROM s_fee
+UNION ALL
+SELECT 'term_mismatch', contract_id FROM settled WHERE term_months IS DISTINCT FROM s_term
+UNION ALL
+SELECT 'rate_mismatch', schedule_id FROM rate_lines WHERE rate_clm IS DISTINCT FROM rate_billing
+UNION ALL
+SELECT 'milestone_missing', contract_id FROM ms_psa
+WHERE item_id IS NULL AND (executed_at IS NULL OR executed_at + INTERVAL 24 HOUR <= $now)
+UNION ALL
+SELECT 'milestone_amount_mismatch', contract_id FROM ms_charged
+WHERE amount IS DISTINCT FROM price OR (charge_id IS NOT NULL AND amount IS DISTINCT FROM charged)
+"""
+
+CONTRACTS_SUMMARY_SQL = """
+SELECT c.legal_entity, c.currency, count(DISTINCT c.contract_id), sum(c.value),
+       count(s.schedule_id)
+FROM contracts c LEFT JOIN t_schedules s USING (contract_id)
+WHERE c.status = 'executed' GROUP BY ALL ORDER BY ALL
+"""
+
 BILLABLES_SQL = """
 WITH entries AS (
     SELECT t.item_id, 'time' AS kind, t.project_id, p.deal_id, p.legal_entity, p.currency,
@@ -737,9 +1005,22 @@ def duck_connection(w: dict[str, Any]) -> duckdb.DuckDBPyConnection:
         "contracts",
         "erp_customers",
         "deal_projects",
+        "terms",
+        "contract_rates",
+        "contract_milestones",
+        "t_schedules",
+        "t_schedule_rates",
+        "t_stories",
+        "t_charges",
     ):
         con.register(name, w[name])
     con.register("time_entries", w["time"])
+    con.register(
+        "models",
+        pd.DataFrame(
+            {"clm": list(BILLING_MODELS), "model": list(BILLING_MODELS.values())}, dtype=object
+        ),
+    )
     con.register("refused", pd.DataFrame({"invoice_id": sorted(w["refused"])}, dtype=object))
     con.register(
         "refused_items", pd.DataFrame({"item_id": sorted(w["refused_items"])}, dtype=object)
@@ -790,6 +1071,7 @@ def main() -> None:
     for label, ours_fn, sql, summary_sql in (
         ("invoices vs postings", ours_invoices, INVOICES_SQL, INVOICES_SUMMARY_SQL),
         ("deals vs downstream", ours_deals, DEALS_SQL, DEALS_SUMMARY_SQL),
+        ("contracts vs schedules", ours_contracts, CONTRACTS_SQL, CONTRACTS_SUMMARY_SQL),
         ("billable vs billed", ours_billables, BILLABLES_SQL, BILLABLES_SUMMARY_SQL),
         ("payments vs cash", ours_payments, PAYMENTS_SQL, PAYMENTS_SUMMARY_SQL),
     ):
