@@ -173,8 +173,10 @@ def attribute_values(attributes: Any) -> dict[str, Any]:
     """A flat attribute map (key -> serialized AnyValue) as key -> plain value."""
     cached = _cache.get
     return {
-        key: value if (value := cached(raw, _MISS)) is not _MISS else _decode_and_keep(raw)
-        for key, raw in dict(attributes).items()
+        key: value
+        if (value := cached(raw := attributes[key], _MISS)) is not _MISS
+        else _decode_and_keep(raw)
+        for key in attributes
     }
 
 

@@ -82,6 +82,11 @@ def _error(exc: IngestError, media: str) -> Response:
     return Response(body, status_code=exc.status, media_type=media, headers=headers)
 
 
+@dataclass
+class _BodySizes:
+    bytes_per_span: float = 0.0  # of the last protobuf request, to size the next one
+
+
 def build_ingest_router(
     writer: SpanWriter,
     metrics: CollectorMetrics,
@@ -90,6 +95,7 @@ def build_ingest_router(
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> APIRouter:
     router = APIRouter()
+    sizes = _BodySizes()
 
     def authorize(request: Request) -> None:
         if policy.token_required and not verifier.allows(
@@ -140,12 +146,17 @@ def build_ingest_router(
             body = await read_body(request, policy.max_body_bytes)
             try:
                 if media == PROTOBUF:
+                    # Refuse a request the queue cannot take before decoding it, so a sender
+                    # that outruns the store costs little per retry: first by the size of
+                    # the body at the bytes per span seen last, then by its span count.
+                    if sizes.bytes_per_span:
+                        refuse_if_full(int(len(body) / sizes.bytes_per_span))
                     parsed = otlp.parse_protobuf(body)
-                    # Refuse a request the queue cannot take before decoding it: a sender
-                    # that outruns the store costs a parse, not a decode, per retry.
                     count = otlp.span_count(parsed)
                     metrics.spans_received.labels(source).inc(count)
                     refuse_if_full(count)
+                    if count:
+                        sizes.bytes_per_span = len(body) / count
                     batch = otlp.rows_from_protobuf(parsed)
                 else:
                     batch = otlp.decode_json(body)
