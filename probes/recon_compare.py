@@ -195,7 +195,8 @@ def per_entity(
 
 def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Series:
     """Past its grace: a missing time counts as long past (nothing says it is recent)."""
-    return (moments + grace <= now).fillna(True).astype(bool)
+    due = (moments + grace <= now).to_numpy(dtype=bool, na_value=False)
+    return pd.Series(due | moments.isna().to_numpy(), index=moments.index)
 
 
 def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
@@ -479,24 +480,10 @@ def contracts_vs_schedules(
         "billing",
         detail={"schedule_ids": "ids", "times": "times"},
     )
-    by_contract = schedules.drop_duplicates("contract_id")
-    pair = executed.merge(
-        by_contract.rename(
-            columns={
-                "currency": "schedule_currency",
-                "billing_model": "schedule_model",
-                "deal_id": "schedule_deal_id",
-                "status": "schedule_status",
-                "cap": "schedule_cap",
-                "po_number": "schedule_po",
-                "monthly_fee": "schedule_fee",
-                "term_months": "schedule_term",
-            }
-        ),
-        on="contract_id",
-        how="left",
-    )
-    missing = pair[pair.schedule_id.isna() & _past(pair.executed_at, grace.scheduling, now)]
+    executed = executed.reset_index(drop=True)
+    s_at = positions(executed.contract_id, schedules.contract_id)  # its (first) schedule
+    scheduled = s_at >= 0
+    missing = executed[~scheduled & _past(executed.executed_at, grace.scheduling, now).to_numpy()]
     result.findings += findings(
         missing,
         "schedule_missing",
@@ -529,52 +516,128 @@ def contracts_vs_schedules(
         "billing",
         detail={"contract_id": "contract_id"},
     )
-    pair = pair[pair.schedule_id.notna()].merge(terms, on="contract_id", how="left")
-    # An amendment signed within its grace may not have reached billing yet.
-    settled = pair[_past(pair.amended_at, grace.amendment, now) | pair.amended_at.isna()]
+    # each scheduled contract's terms against its schedule, once its amendments settled
+    paired = executed[scheduled].reset_index(drop=True)
+    at = s_at[scheduled]
+    t_at = positions(paired.contract_id, terms.contract_id)
+    settled_rows = _past(pd.Series(_pick(terms.amended_at, t_at)), grace.amendment, now).to_numpy()
+    settled = paired[settled_rows].reset_index(drop=True)
+    at, t_at = at[settled_rows], t_at[settled_rows]
+    settled["schedule_id"] = _pick(schedules.schedule_id, at)
     expected_model = settled.billing_model.map(dict(billing_models))
-    checks: list[tuple[str, str, str, bool]] = [
-        ("currency_mismatch", "currency", "schedule_currency", False),
-        ("billing_model_mismatch", "expected_model", "schedule_model", False),
-        ("cap_mismatch", "cap", "schedule_cap", True),
-        ("po_mismatch", "po_number", "schedule_po", False),
-        ("monthly_fee_mismatch", "monthly_fee", "schedule_fee", True),
-        ("term_mismatch", "term_months", "schedule_term", False),
+    checks: list[tuple[str, Any, str, bool]] = [
+        ("currency_mismatch", settled.currency.array, "currency", False),
+        ("billing_model_mismatch", expected_model.array, "billing_model", False),
+        ("cap_mismatch", _pick(terms.cap, t_at), "cap", True),
+        ("po_mismatch", _pick(terms.po_number, t_at), "po_number", False),
+        ("monthly_fee_mismatch", _pick(terms.monthly_fee, t_at), "monthly_fee", True),
+        ("term_mismatch", _pick(terms.term_months, t_at), "term_months", False),
     ]
-    settled = settled.assign(expected_model=expected_model)
-    for kind, contract_col, schedule_col, is_money in checks:
-        off = settled[differs(settled[contract_col], settled[schedule_col])]
+    for kind, clm, column, is_money in checks:
+        billing = _pick(schedules[column], at)
+        if is_money:
+            off = _ne(_floats(pd.Series(clm)), _floats(pd.Series(billing)))
+        else:
+            off = _ne_text(pd.Series(clm, dtype=object), pd.Series(billing, dtype=object))
+        if not off.any():
+            continue
+        rows = settled[off].assign(
+            clm=pd.Series(clm)[off].to_numpy(), billing=pd.Series(billing)[off].to_numpy()
+        )
         result.findings += findings(
-            off,
+            rows,
             kind,
             "contract",
             "contract_id",
             "billing",
             amount="value",
             detail={"schedule_id": "schedule_id"}
-            | ({} if is_money else {"clm": contract_col, "billing": schedule_col}),
-            money_detail={"clm": contract_col, "billing": schedule_col} if is_money else None,
+            | ({} if is_money else {"clm": "clm", "billing": "billing"}),
+            money_detail={"clm": "clm", "billing": "billing"} if is_money else None,
         )
-    # rate cards, role by role
-    rates = contract_rates[member(contract_rates.contract_id, settled.contract_id)].merge(
-        settled[["contract_id", "schedule_id", "deal_id", "currency"]], on="contract_id"
+    result.findings += _rate_cards(contract_rates, settled, at, schedules, schedule_rates)
+    result.findings += _milestones(
+        contract_milestones, executed, projects, milestones, charges, now=now, grace=grace
     )
-    billed = schedule_rates[member(schedule_rates.schedule_id, settled.schedule_id)]
-    lines = rates.merge(
-        billed, on=["schedule_id", "role"], how="outer", suffixes=("_clm", "_billing")
+    result.summary = summary(
+        {
+            "clm_executed": executed.rename(columns={"value": "amount"}),
+            "billing_schedules": pd.DataFrame(
+                {
+                    "legal_entity": _pick(
+                        executed.legal_entity,
+                        positions(schedules.contract_id, executed.contract_id),
+                    ),
+                    "currency": schedules.currency.array,
+                }
+            ),
+        }
     )
-    lines = lines.merge(
-        settled[["schedule_id", "contract_id", "deal_id", "currency"]],
-        on="schedule_id",
-        how="left",
-        suffixes=("", "_s"),
+    result.counts = {
+        "executed_contracts": len(executed),
+        "schedules": len(schedules),
+        "awaiting_amendment": int((~settled_rows).sum()),
+    }
+    return result
+
+
+def _rate_cards(
+    contract_rates: pd.DataFrame,
+    settled: pd.DataFrame,
+    at: np.ndarray,
+    schedules: pd.DataFrame,
+    schedule_rates: pd.DataFrame,
+) -> list[Finding]:
+    """Rate cards role by role: each contract rate against its schedule's rate for the role
+    (missing: a mismatch), and each schedule role the contract does not have."""
+    c_at = positions(contract_rates.contract_id, settled.contract_id)  # settled row, or -1
+    clm = contract_rates[c_at >= 0]
+    c_at = c_at[c_at >= 0]
+    b_at = positions(schedule_rates.schedule_id, settled.schedule_id)  # settled row, or -1
+    billed = schedule_rates[b_at >= 0]
+    b_at = b_at[b_at >= 0]
+    roles, _names = pd.factorize(pd.concat([clm.role, billed.role], ignore_index=True))
+    width = int(roles.max()) + 2 if len(roles) else 1
+    clm_key = pd.Series(c_at * width + roles[: len(clm)] + 1)
+    billed_key = pd.Series(b_at * width + roles[len(clm) :] + 1)
+    match = positions(clm_key, billed_key)  # the schedule's line for each contract line
+    back = positions(billed_key, clm_key)  # and the contract's line for each schedule line
+    clm_rate = _floats(clm.rate)
+    billed_rate = _take_floats(_floats(billed.rate), match)
+    off = _ne(clm_rate, billed_rate)
+    extra = back < 0
+    rows = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "at": c_at[off],
+                    "role": clm.role.array[off],
+                    "rate_clm": clm_rate[off],
+                    "rate_billing": billed_rate[off],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "at": b_at[extra],
+                    "role": billed.role.array[extra],
+                    "rate_clm": np.nan,
+                    "rate_billing": _floats(billed.rate)[extra],
+                }
+            ),
+        ],
+        ignore_index=True,
     )
-    lines["contract_id"] = lines.contract_id.fillna(lines.contract_id_s)
-    lines["deal_id"] = lines.deal_id.fillna(lines.deal_id_s)
-    lines["currency"] = lines.currency.fillna(lines.currency_s)
-    rate_off = lines[differs(lines.rate_clm, lines.rate_billing)]
-    result.findings += findings(
-        rate_off,
+    if rows.empty:
+        return []
+    where = rows["at"].to_numpy()
+    rows = rows.assign(
+        contract_id=_pick(settled.contract_id, where),
+        schedule_id=_pick(settled.schedule_id, where),
+        deal_id=_pick(settled.deal_id, where),
+        currency=_pick(settled.currency, where),
+    )
+    return findings(
+        rows,
         "rate_mismatch",
         "contract",
         "contract_id",
@@ -583,7 +646,21 @@ def contracts_vs_schedules(
         detail={"schedule_id": "schedule_id", "role": "role"},
         money_detail={"clm_rate": "rate_clm", "billing_rate": "rate_billing"},
     )
-    # milestones: contract amount vs the PSA milestone and the billing charge for it
+
+
+def _milestones(
+    contract_milestones: pd.DataFrame,
+    executed: pd.DataFrame,
+    projects: pd.DataFrame,
+    milestones: pd.DataFrame,
+    charges: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    grace: Grace,
+) -> list[Finding]:
+    """Contract milestones (of executed contracts with a project) against the PSA
+    milestone and the charges that bill it."""
+    out: list[Finding] = []
     ms = contract_milestones.merge(
         executed[["contract_id", "deal_id", "executed_at"]], on="contract_id"
     )
@@ -595,7 +672,7 @@ def contracts_vs_schedules(
         how="left",
     )
     gone = ms[ms.item_id.isna() & _past(ms.executed_at, grace.provisioning, now)]
-    result.findings += findings(
+    out += findings(
         gone,
         "milestone_missing",
         "contract",
@@ -609,7 +686,7 @@ def contracts_vs_schedules(
     )
     ms["charged"] = (ms.quantity * ms.unit_price / 100).round().astype("Int64")
     off = ms[differs(ms.amount, ms.price) | (ms.charge_id.notna() & differs(ms.amount, ms.charged))]
-    result.findings += findings(
+    out += findings(
         off,
         "milestone_amount_mismatch",
         "contract",
@@ -619,20 +696,7 @@ def contracts_vs_schedules(
         detail={"milestone_id": "milestone_id", "psa_item_id": "item_id", "charge_id": "charge_id"},
         money_detail={"clm_amount": "amount", "psa_amount": "price", "billing_amount": "charged"},
     )
-    result.summary = summary(
-        {
-            "clm_executed": executed.rename(columns={"value": "amount"}),
-            "billing_schedules": schedules.merge(
-                executed[["contract_id", "legal_entity"]], on="contract_id", how="left"
-            ),
-        }
-    )
-    result.counts = {
-        "executed_contracts": len(executed),
-        "schedules": len(schedules),
-        "awaiting_amendment": int(len(pair) - len(settled)),
-    }
-    return result
+    return out
 
 
 # --- approved billable time vs billed quantity (leakage) --------------------------------------
