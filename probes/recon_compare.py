@@ -159,8 +159,18 @@ def summary(
 
 def duplicated(frame: pd.DataFrame, keys: list[str], id_column: str) -> pd.DataFrame:
     """Rows sharing `keys` with another row, one per key: its first row, with every id
-    under `ids` (sorted) and their number under `times`."""
-    dup = frame[frame.duplicated(keys, keep=False) & frame[keys].notna().all(axis=1)]
+    under `ids` (sorted) and their number under `times`. Keys are counted as integer
+    codes; only the doubled rows are ever grouped."""
+    combined = np.zeros(len(frame), dtype=np.int64)
+    valid = np.ones(len(frame), dtype=bool)
+    for key in keys:
+        codes, uniques = pd.factorize(frame[key])
+        valid &= codes >= 0
+        combined = combined * (len(uniques) + 1) + codes + 1
+        combined, _ = pd.factorize(combined)  # keep the product small
+    counts = np.bincount(combined[valid], minlength=1) if valid.any() else np.zeros(1, int)
+    doubled = valid & (counts[np.where(valid, combined, 0)] > 1)
+    dup = frame[doubled]
     if dup.empty:
         return dup.assign(ids=pd.Series(dtype=object), times=pd.Series(dtype="int64"))
     ordered = dup.sort_values(id_column)
@@ -191,6 +201,12 @@ def per_entity(
             "amount": sums[used],
         }
     )
+
+
+def by_text(entity: pd.Series, currency: pd.Series, amounts: np.ndarray) -> pd.DataFrame:
+    """`per_entity` for rows that carry their legal entity as text."""
+    codes, names = pd.factorize(entity)
+    return per_entity(pd.Series(names, dtype=object), codes, currency, amounts)
 
 
 def _past(moments: pd.Series, grace: dt.timedelta, now: pd.Timestamp) -> pd.Series:
@@ -273,18 +289,16 @@ def deals_downstream(
     now: pd.Timestamp,
     grace: Grace,
 ) -> Result:
+    """Won deals against their contract (request) in CLM; executed contracts against the
+    ERP customer of their account and their PSA project; nothing doubled or orphaned."""
     result = Result()
-    deals = deals.merge(accounts[["account_id", "legal_entity"]], on="account_id", how="left")
-    # won deal -> contract (request) in CLM
-    by_deal = contracts.drop_duplicates("deal_id")
-    linked = deals.merge(
-        by_deal[["deal_id", "contract_id", "status", "value", "currency"]].rename(
-            columns={"value": "contract_value", "currency": "contract_currency"}
-        ),
-        on="deal_id",
-        how="left",
+    deals = deals.assign(
+        legal_entity=_pick(accounts.legal_entity, positions(deals.account_id, accounts.account_id))
     )
-    missing = linked[linked.contract_id.isna() & _past(linked.won_at, grace.intake, now)]
+    # won deal -> contract (request) in CLM: its first contract
+    c_at = positions(deals.deal_id, contracts.deal_id)
+    has_contract = c_at >= 0
+    missing = deals[~has_contract & _past(deals.won_at, grace.intake, now).to_numpy()]
     result.findings += findings(
         missing,
         "contract_missing",
@@ -294,10 +308,12 @@ def deals_downstream(
         amount="amount",
         detail={"won_at": "won_at", "account_id": "account_id", "legal_entity": "legal_entity"},
     )
-    executed = contracts[contracts.status == "executed"]
-    live = contracts[contracts.status != "cancelled"]
+    is_executed = _is(contracts.status.array, "executed")
+    executed = contracts[is_executed]
     result.findings += findings(
-        duplicated(live, ["deal_id"], "contract_id"),
+        duplicated(
+            contracts[~_is(contracts.status.array, "cancelled")], ["deal_id"], "contract_id"
+        ),
         "contract_duplicated",
         "deal",
         "deal_id",
@@ -323,9 +339,8 @@ def deals_downstream(
         amount="price",
         detail={"project_ids": "ids", "times": "times"},
     )
-    orphans = contracts[~member(contracts.deal_id, deals.deal_id)]
     result.findings += findings(
-        orphans,
+        contracts[~member(contracts.deal_id, deals.deal_id)],
         "orphan_contract",
         "contract",
         "contract_id",
@@ -333,37 +348,50 @@ def deals_downstream(
         amount="value",
         detail={"status": "status", "crm_opportunity_id": "deal_id"},
     )
-    both = linked[linked.status == "executed"]
-    value_off = both[differs(both.amount, both.contract_value)]
+    # a won deal's executed contract at its value and currency
+    both = has_contract & is_executed[np.where(has_contract, c_at, 0)]
+    at = c_at[both]
+    won = deals[both]
+    value_off = _ne(_floats(won.amount), _floats(contracts.value)[at])
+    currency_off = _ne_text(won.currency.array, _pick(contracts.currency, at))
+    for kind, off, detail, money_detail in (
+        (
+            "contract_value_mismatch",
+            value_off,
+            {"contract_id": "contract_id", "contract_currency": "contract_currency"},
+            {"crm_amount": "amount", "clm_value": "contract_value"},
+        ),
+        (
+            "contract_currency_mismatch",
+            currency_off,
+            {
+                "contract_id": "contract_id",
+                "crm_currency": "currency",
+                "clm_currency": "contract_currency",
+            },
+            None,
+        ),
+    ):
+        if off.any():
+            where = at[off]
+            result.findings += findings(
+                won[off].assign(
+                    contract_id=_pick(contracts.contract_id, where),
+                    contract_value=_floats(contracts.value)[where],
+                    contract_currency=_pick(contracts.currency, where),
+                ),
+                kind,
+                "deal",
+                "deal_id",
+                "clm",
+                amount="amount",
+                detail=detail,
+                money_detail=money_detail,
+            )
+    # executed contract -> ERP customer of its account, and its PSA project
+    due = executed[_past(executed.executed_at, grace.provisioning, now).to_numpy()]
     result.findings += findings(
-        value_off,
-        "contract_value_mismatch",
-        "deal",
-        "deal_id",
-        "clm",
-        amount="amount",
-        detail={"contract_id": "contract_id", "contract_currency": "contract_currency"},
-        money_detail={"crm_amount": "amount", "clm_value": "contract_value"},
-    )
-    currency_off = both[differs(both.currency, both.contract_currency)]
-    result.findings += findings(
-        currency_off,
-        "contract_currency_mismatch",
-        "deal",
-        "deal_id",
-        "clm",
-        amount="amount",
-        detail={
-            "contract_id": "contract_id",
-            "crm_currency": "currency",
-            "clm_currency": "contract_currency",
-        },
-    )
-    # executed contract -> ERP customer of its account
-    due = executed[_past(executed.executed_at, grace.provisioning, now)]
-    no_customer = due[~member(due.account_id, customers.account_id)]
-    result.findings += findings(
-        no_customer,
+        due[~member(due.account_id, customers.account_id)],
         "customer_missing",
         "contract",
         "contract_id",
@@ -371,9 +399,8 @@ def deals_downstream(
         amount="value",
         detail={"crm_account_id": "account_id", "executed_at": "executed_at"},
     )
-    orphan_customers = customers[~member(customers.account_id, contracts.account_id)]
     result.findings += findings(
-        orphan_customers,
+        customers[~member(customers.account_id, contracts.account_id)],
         "orphan_customer",
         "customer",
         "customer_id",
@@ -381,10 +408,8 @@ def deals_downstream(
         deal=None,
         detail={"crm_account_id": "account_id", "legal_entity": "legal_entity"},
     )
-    # executed contract -> PSA project
-    no_project = due[~member(due.contract_id, projects.contract_id)]
     result.findings += findings(
-        no_project,
+        due[~member(due.contract_id, projects.contract_id)],
         "project_missing",
         "contract",
         "contract_id",
@@ -392,41 +417,55 @@ def deals_downstream(
         amount="value",
         detail={"executed_at": "executed_at", "legal_entity": "legal_entity"},
     )
-    active = projects[projects.status != "closed"]
-    orphan_projects = active[~member(active.contract_id, executed.contract_id)]
+    p_at = positions(projects.contract_id, executed.contract_id)
+    active = ~_is(projects.status.array, "closed")
     result.findings += findings(
-        orphan_projects.assign(amount=orphan_projects.price),
+        projects[active & (p_at < 0)],
         "orphan_project",
         "project",
         "project_id",
         "psa",
-        amount="amount",
+        amount="price",
         detail={"contract_id": "contract_id", "status": "status"},
     )
-    paired = projects.merge(
-        executed[["contract_id", "value", "currency"]].rename(
-            columns={"currency": "contract_currency"}
-        ),
-        on="contract_id",
+    linked = p_at >= 0
+    at = p_at[linked]
+    mine = projects[linked]
+    off = _ne(_floats(mine.price), _floats(executed.value)[at]) | _ne_text(
+        mine.currency.array, _pick(executed.currency, at)
     )
-    off = paired[
-        differs(paired.price, paired.value) | differs(paired.currency, paired.contract_currency)
-    ]
-    result.findings += findings(
-        off,
-        "project_value_mismatch",
-        "project",
-        "project_id",
-        "psa",
-        amount="price",
-        detail={
-            "contract_id": "contract_id",
-            "psa_currency": "currency",
-            "clm_currency": "contract_currency",
-        },
-        money_detail={"psa_price": "price", "clm_value": "value"},
+    if off.any():
+        result.findings += findings(
+            mine[off].assign(
+                value=_floats(executed.value)[at[off]],
+                contract_currency=_pick(executed.currency, at[off]),
+            ),
+            "project_value_mismatch",
+            "project",
+            "project_id",
+            "psa",
+            amount="price",
+            detail={
+                "contract_id": "contract_id",
+                "psa_currency": "currency",
+                "clm_currency": "contract_currency",
+            },
+            money_detail={"psa_price": "price", "clm_value": "value"},
+        )
+    result.summary = summary(
+        {
+            "crm_won": by_text(deals.legal_entity, deals.currency, _floats(deals.amount)),
+            "clm_executed": by_text(
+                executed.legal_entity, executed.currency, _floats(executed.value)
+            ),
+            "psa_projects": by_text(
+                projects.legal_entity, projects.currency, _floats(projects.price)
+            ),
+            "erp_customers": by_text(
+                customers.legal_entity, customers.currency, np.full(len(customers), np.nan)
+            ).drop(columns="amount"),
+        }
     )
-    result.summary = _deal_summary(deals, executed, projects, customers)
     result.counts = {
         "won_deals": len(deals),
         "contracts": len(contracts),
@@ -434,22 +473,6 @@ def deals_downstream(
         "projects": len(projects),
     }
     return result
-
-
-def _deal_summary(
-    deals: pd.DataFrame,
-    executed: pd.DataFrame,
-    projects: pd.DataFrame,
-    customers: pd.DataFrame,
-) -> list[dict[str, Any]]:
-    return summary(
-        {
-            "crm_won": deals,
-            "clm_executed": executed.rename(columns={"value": "amount"}),
-            "psa_projects": projects.rename(columns={"price": "amount"}),
-            "erp_customers": customers,
-        }
-    )
 
 
 # --- executed contracts vs billing schedules ---------------------------------------------------

@@ -341,6 +341,7 @@ def test_invoices_against_postings_kind_by_kind() -> None:
                 "amount_total": "700.00",
             },
             _invoice(8, "800.00", currency="GBP"),  # posted in USD
+            {**_invoice(9, "900.00"), "created_at": None},  # no time: not in flight, missing
         ]
     )
     postings = frames.postings(
@@ -375,6 +376,7 @@ def test_invoices_against_postings_kind_by_kind() -> None:
     assert {(f.kind, f.object_id) for f in result.findings} == {
         ("posted_twice", "INV00000002"),
         ("never_posted", "INV00000003"),
+        ("never_posted", "INV00000009"),
         ("amount_mismatch", "INV00000006"),
         ("currency_mismatch", "INV00000008"),
         ("orphan_posting", "50009"),
@@ -384,7 +386,7 @@ def test_invoices_against_postings_kind_by_kind() -> None:
     off = next(f for f in result.findings if f.kind == "amount_mismatch")
     assert (off.detail["billing_amount"], off.detail["erp_amount"]) == ("600.00", "600.01")
     us = {(r["legal_entity"], r["currency"]): r for r in result.summary}
-    assert us[("US01", "USD")]["billing_count"] == 7
+    assert us[("US01", "USD")]["billing_count"] == 8
     assert us[("US01", "USD")]["erp_count"] == 7  # the doubled and the orphan posting too
 
 
