@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
@@ -13,13 +12,6 @@ from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
 
 DAY = 86400.0
-TIME_KINDS = ("time",)
-"""billable_items.kind values that are hours (the rest are milestones and fees)."""
-
-
-def is_time(kinds: Array) -> npt.NDArray[np.bool_]:
-    """Where the kind is one of TIME_KINDS (equality per kind: np.isin would sort text)."""
-    return np.asarray(np.logical_or.reduce([kinds == k for k in TIME_KINDS]), dtype=bool)
 
 
 def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
@@ -27,7 +19,7 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     now = ctx.now
     items = tables.items.rows()
     billable = items.where(
-        ~np.isnan(items["approved_at"].astype("float64")) & (items["stage"] != "rejected")
+        ~np.isnan(items["approved_at"].astype("float64")) & ~items["rejected"].astype(bool)
     )
     uninvoiced: Array = ~at_or_before(billable["invoiced_at"], now)
 
@@ -61,7 +53,7 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
         uninvoiced, 0.0, np.nan_to_num(billable["underbilled_rc"].astype("float64"))
     )
     invoiced = billable.where(~uninvoiced)
-    hours = items.where(is_time(items["kind"]) & (items["stage"] != "rejected"))
+    hours = items.where(items["hours"].astype(bool) & ~items["rejected"].astype(bool))
     for window in ctx.windows:
         w = window.label
         approved = billable.where(in_window(billable["approved_at"], now, window.seconds))

@@ -12,6 +12,8 @@ from typing import Literal
 from store.states import DealStage
 
 Scope = Literal["window", "now"]
+TIME_KINDS: tuple[str, ...] = ("time",)
+"""billable_items.kind values that are hours (the rest are milestones and fees)."""
 MONEY = "money"  # replaced by the reporting currency code when a value is computed
 
 AGE_BUCKETS: tuple[tuple[str, float, float], ...] = (

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kpis.definitions import TIME_KINDS
 from kpis.frames import StoreFrames
 from kpis.money import to_reporting
 from kpis.slicing import UNKNOWN, Vocabulary
@@ -111,6 +112,7 @@ def build_facts(
     deals["has_contract"] = has_contract
     _slices(deals, vocabulary)
     deals["stage_code"] = vocabulary.encode("stage", deals["stage"].fillna(""))
+    deals["staged"] = deals["stage"].notna().to_numpy(dtype=bool)
 
     invoices = frames.invoices.copy()
     at = _positions(deal_index, invoices["deal_id"])
@@ -145,5 +147,8 @@ def build_facts(
         _positions(pd.Index(invoices["id"], dtype=object), items["invoice_id"]),
         np.nan,
     )
+    items["hours"] = items["kind"].isin(TIME_KINDS).to_numpy(dtype=bool)
+    items["rejected"] = (items["stage"] == "rejected").to_numpy(dtype=bool)
+    items["consultant_key"] = vocabulary.encode("consultant", items["consultant"].fillna(""))
     _slices(items, vocabulary)
     return Facts(deals=deals, invoices=invoices, items=items, vocabulary=vocabulary)

@@ -77,7 +77,7 @@ def settled_deals(tables: FactTables, now: float, horizon: float) -> npt.NDArray
     approved, invoiced = times(items, "approved_at"), times(items, "invoiced_at")
     with np.errstate(invalid="ignore"):
         billed = invoiced <= now
-    wip = ~np.isnan(approved) & (items.columns["stage"] != "rejected") & ~billed
+    wip = ~np.isnan(approved) & ~items.columns["rejected"].astype(bool) & ~billed
     item_ok = (
         _done(approved, before)
         & _done(invoiced, before)

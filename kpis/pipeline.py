@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from kpis.context import KpiContext
 from kpis.parts import Parts, combine, part, put, slices_of
@@ -42,7 +41,7 @@ def pipeline_parts(
     """Funnel and backlog parts of the deal rows `deals`, whose invoices are the invoice
     rows `invoices` of the same tables."""
     parts: Parts = {}
-    staged = deals.where(pd.notna(deals["stage"]))
+    staged = deals.where(deals["staged"].astype(bool))
     codes = [(s.value, tables.vocabulary.code("stage", s.value)) for s in DealStage]
     for dim, dv, group in staged.slices(dimensions):
         stage, amount = group["stage_code"], group["amount_rc"]

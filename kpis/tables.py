@@ -29,7 +29,7 @@ def invoice_deal_rows(deals: Table, invoices: Table) -> npt.NDArray[np.intp]:
 DEAL_COLUMNS = (
     "id",
     "deal_key",
-    "stage",
+    "staged",
     "stage_code",
     "closed_won_at",
     "activated_at",
@@ -54,15 +54,15 @@ INVOICE_COLUMNS = (
 ITEM_COLUMNS = (
     "id",
     "deal_key",
-    "kind",
+    "hours",
+    "rejected",
     "quantity",
-    "stage",
     "approved_at",
     "invoiced_at",
     "paid_at",
     "amount_rc",
     "underbilled_rc",
-    "consultant",
+    "consultant_key",
 )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kpis.billing import is_time
 from kpis.context import KpiContext
 from kpis.slicing import UNKNOWN, Table, in_window, ratio, total
 from kpis.tables import FactTables
@@ -36,11 +35,17 @@ def compute_utilization(
     table = Table.of(people, UTILIZATION_DIMENSIONS)
     weekly = np.nan_to_num(people["weekly_capacity_hours"].to_numpy("float64"))
     created = np.nan_to_num(people["created_at"].to_numpy("float64"), nan=-np.inf)
-    index = pd.Index(people["id"], dtype=object)
 
     items = tables.items.rows()
-    worked = items.where(is_time(items["kind"]) & (items["stage"] != "rejected"))
-    who = np.asarray(index.get_indexer(pd.Index(worked["consultant"], dtype=object)), np.intp)
+    worked = items.where(items["hours"].astype(bool) & ~items["rejected"].astype(bool))
+    # consultant ids are coded in the facts' vocabulary: code -> consultant row
+    vocabulary = tables.vocabulary
+    row_of = np.full(len(vocabulary.labels("consultant")) + 1, -1, dtype=np.intp)
+    for row, person in enumerate(people["id"].tolist()):
+        code = vocabulary.code("consultant", person)
+        if code >= 0:
+            row_of[code] = row
+    who = row_of[np.asarray(worked["consultant_key"], dtype=np.intp)]
     quantity = np.nan_to_num(worked["quantity"].astype("float64"))
     for window in ctx.windows:
         start = ctx.now - window.seconds
