@@ -58,7 +58,7 @@ def root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        for noisy in ("alembic", "httpx", "httpcore"):
+        for noisy in ("alembic", "httpx", "httpcore", "apscheduler"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = CliState(config_path=config)
 
