@@ -1,6 +1,11 @@
-"""OTLP/HTTP trace payloads -> span records, for both encodings the specification allows.
+"""OTLP/HTTP trace payloads -> span rows, for both encodings the specification allows.
 
-The protobuf path uses the generated classes (upb, in C). The JSON path does not go through
+The protobuf path parses with upb (in C) through the flat messages of
+`collector.otlp_wire` (attributes as a map of serialized values, decoded with a few byte
+tests) and builds each row in one pass; a receiver can count the spans of a parsed request
+and refuse it before the decoding work. A span whose trace or span id has the wrong length
+or is all zeros is rejected (partial success); such a parent id is stored as no parent, as on
+the JSON path. The JSON path does not go through
 `google.protobuf.json_format`: OTLP/JSON writes trace and span ids as hex (protobuf's JSON
 mapping would read them as base64 and store wrong ids) and it is far slower. It reads the
 document with orjson and walks it directly, accepting the lowerCamelCase field names the
@@ -106,11 +111,12 @@ def rows_from_protobuf(request: Any) -> DecodedBatch:
                     else:
                         events = ""
                     status = span.status
+                    parent = span.parent_span_id  # a bad one is no parent, as in OTLP/JSON
                     append(
                         (
                             trace_id.hex(),
                             span_id.hex(),
-                            span.parent_span_id.hex(),
+                            parent.hex() if len(parent) == 8 and parent != _NO_ID[1] else "",
                             span.name[:256],
                             service,
                             kinds(span.kind, "unspecified"),

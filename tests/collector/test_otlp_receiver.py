@@ -417,6 +417,7 @@ def test_the_flat_protobuf_decoder_reads_every_value_shape_as_the_official_class
     span = PbSpan(
         trace_id=bytes.fromhex(TRACE_ID),
         span_id=bytes.fromhex(SPAN_ID),
+        parent_span_id=b"\x01\x02",  # not 8 bytes: no parent, as on the JSON path
         name="n",
         kind=PbSpan.SPAN_KIND_SERVER,
         start_time_unix_nano=1,
