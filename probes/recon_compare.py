@@ -684,6 +684,8 @@ def _milestones(
     """Contract milestones (of executed contracts with a project) against the PSA
     milestone and the charges that bill it."""
     out: list[Finding] = []
+    if contract_milestones.empty or executed.empty:
+        return out  # (an empty frame's columns carry no dtype to merge on)
     ms = contract_milestones.merge(
         executed[["contract_id", "deal_id", "executed_at"]], on="contract_id"
     )

@@ -48,6 +48,25 @@ def ctx(firm: Firm) -> ProbeContext:
     return ProbeContext(firm.engine, firm.connectors.context.apis, firm.world.clock.now)
 
 
+def test_with_no_drift_every_probe_is_ok(firm: Firm) -> None:
+    """The whole registry (health, freshness, stuck work, reconciliation) on the synced
+    sandbox firm twelve days in (before any milestone or invoice: empty collections must
+    reconcile too), through the runner that `serve` schedules."""
+    from opentelemetry.trace import NoOpTracer
+
+    from probes.registry import build_probes
+    from probes.runner import ProbeRunner
+
+    settings = sandbox_settings(firm.servers.urls)
+    ctx = ProbeContext(firm.engine, firm.connectors.context.apis, firm.world.clock.now)
+    runner = ProbeRunner(firm.engine, ctx, NoOpTracer(), timeout=dt.timedelta(seconds=60))
+    outcomes = {probe.name: runner.run(probe).outcome for probe in build_probes(settings)}
+    assert len(outcomes) == 15
+    assert {
+        name: o.observed for name, o in outcomes.items() if o.status is not ProbeStatus.OK
+    } == {}
+
+
 def test_every_system_is_healthy_with_latency_headroom_and_fields_checked(
     ctx: ProbeContext,
 ) -> None:
@@ -180,24 +199,6 @@ def test_a_webhook_source_of_the_sandbox_that_stops_is_reported(
         thread.join(timeout=20)
     assert silent.status is ProbeStatus.FAIL
     assert [(f.kind, f.object_id) for f in silent.findings] == [("webhook_silent", "/sandbox/psa")]
-
-
-def test_with_no_drift_every_probe_is_ok(firm: Firm) -> None:
-    """The whole registry (health, freshness, stuck work, reconciliation) on the synced
-    sandbox firm, through the runner that `serve` schedules."""
-    from opentelemetry.trace import NoOpTracer
-
-    from probes.registry import build_probes
-    from probes.runner import ProbeRunner
-
-    settings = sandbox_settings(firm.servers.urls)
-    ctx = ProbeContext(firm.engine, firm.connectors.context.apis, firm.world.clock.now)
-    runner = ProbeRunner(firm.engine, ctx, NoOpTracer(), timeout=dt.timedelta(seconds=60))
-    outcomes = {probe.name: runner.run(probe).outcome for probe in build_probes(settings)}
-    assert len(outcomes) == 15
-    assert {
-        name: o.observed for name, o in outcomes.items() if o.status is not ProbeStatus.OK
-    } == {}
 
 
 def test_a_tls_certificate_about_to_expire_warns(firm: Firm, tmp_path: Path) -> None:
