@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from connectors.wiring import build_apis
 from probes.base import Probe, ProbeContext
 from probes.freshness import FlowFreshnessProbe, OutboxStallProbe, WebhookFreshnessProbe
 from probes.health import HealthThresholds, health_probes
+from probes.recon_compare import Grace
 from probes.reconciliation import reconciliation_probes
 from probes.runner import ProbeRunner
+from probes.sla_clock import matching_rule
 from probes.stuck import StuckWorkProbe
 from store.states import ProbeKind, System
 from throughline.config import Settings, TrytonAuth
@@ -44,11 +47,33 @@ def build_probes(settings: Settings) -> list[Probe]:
         StuckWorkProbe("deal", settings),
         StuckWorkProbe("invoice", settings),
     ]
-    for probe in reconciliation_probes():
+    for probe in reconciliation_probes(reconciliation_grace(settings)):
         if tryton and probe.name not in WITHOUT_ERP:
             continue  # these read the ERP's REST collections
         probes.append(probe)
     return probes
+
+
+def reconciliation_grace(settings: Settings) -> Grace:
+    """How long a gap between systems is lag, not drift: the stage SLAs where they say."""
+
+    def within(from_stage: str, default: dt.timedelta) -> dt.timedelta:
+        rule = matching_rule(settings.slas, from_stage, None, None)
+        return rule.within.timedelta if rule is not None else default
+
+    base = Grace()
+    provisioning = within("contract_executed", base.provisioning)
+    return dataclasses.replace(
+        base,
+        provisioning=provisioning,
+        scheduling=provisioning + within("project_activated", base.scheduling - provisioning),
+        # A monthly cycle runs up to 31 days, whatever `kpis.billing_cycle` averages.
+        billing_cycle=max(
+            base.billing_cycle,
+            settings.kpis.billing_cycle.timedelta + within("billable_approved", base.charge),
+        ),
+        posting=within("invoiced", base.posting),
+    )
 
 
 def interval(probe: Probe, settings: Settings) -> dt.timedelta:
