@@ -110,18 +110,19 @@ def make_batches(count: int, size: int, seed: int = 7) -> list[bytes]:
     return batches
 
 
-def raw_insert_rate(url: str, batches: list[bytes], group: int) -> float:
-    """Rows/s inserting the already-decoded rows straight into a fresh store."""
+def raw_insert_rate(url: str, batches: list[bytes], group: int) -> tuple[float, float]:
+    """Rows/s inserting the already-decoded rows straight into a fresh store, and this
+    process's CPU time per row meanwhile (us)."""
     engine = make_engine(url)
     migrate.upgrade(engine)
     rows = [r for body in batches for r in decode_protobuf(body).rows]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for i in range(0, len(rows), group):
         with engine.begin() as conn:
             insert_spans(conn, rows[i : i + group])
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     engine.dispose()
-    return len(rows) / elapsed
+    return len(rows) / elapsed, cpu / len(rows) * 1e6
 
 
 def cpu_seconds(pid: int) -> float:
@@ -252,13 +253,16 @@ def main() -> None:
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {0})
         load = os.getloadavg()
-        raw = raw_insert_rate(url("raw"), batches, group=MAX_BATCH)
+        raw, raw_cpu_us = raw_insert_rate(url("raw"), batches, group=MAX_BATCH)
         if args.database_url:
             engine = make_engine(args.database_url)
             migrate.downgrade(engine)
             engine.dispose()
         result = run_ingest(url("ingest"), batches, args.in_flight, args.queue_max)
-    print(f"raw insert of the same rows, same indexes: {raw:>10,.0f} spans/s")
+    print(
+        f"raw insert of the same rows, same indexes: {raw:>10,.0f} spans/s "
+        f"(CPU {raw_cpu_us:.1f} us/span in the inserting process)"
+    )
     print(
         f"OTLP/HTTP ingest, stored (server on 1 core): {result['rate']:>10,.0f} spans/s "
         f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s; server CPU "
@@ -267,6 +271,11 @@ def main() -> None:
     print(
         f"ratio ingest / raw insert: {result['rate'] / raw:.2f}  (target >= 0.5; "
         f"target rate >= 30,000 spans/s on SQLite)"
+    )
+    print(
+        f"CPU per span, raw insert / server: {raw_cpu_us / result['cpu_us']:.2f} (less "
+        "sensitive to other load than the rates; on PostgreSQL the database's own CPU is in "
+        "neither)"
     )
     print(
         f"server peak RSS: {result['rss']:.0f} MiB; requests refused with 429/503 and "
