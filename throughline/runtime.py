@@ -94,30 +94,26 @@ def run_worker(
     from connectors.wiring import build_connectors
 
     write_engine = make_engine(engine.url, immediate=True)
-    metrics = CollectorMetrics(CollectorRegistry())
-    writer = SpanWriter(write_engine, metrics)
-    writer.start()
-    provider = tracer_provider(settings, "throughline-worker", writer, metrics)
-    connectors = build_connectors(
-        settings,
-        write_engine,
-        provider.get_tracer("connectors"),
-        worker_name=name,
-        lease=lease,
-        clock=clock or wall_clock,
-    )
     ran = 0
-    try:
-        while not stop.is_set():
-            ran += connectors.cycle()
-            provider.force_flush()
-            if once:
-                break
-            stop.wait(interval.total_seconds())
-    finally:
-        provider.shutdown()
-        connectors.close()
-        writer.stop()
+    with stored_tracing(settings, write_engine, "throughline-worker") as provider:
+        connectors = build_connectors(
+            settings,
+            write_engine,
+            provider.get_tracer("connectors"),
+            worker_name=name,
+            lease=lease,
+            clock=clock or wall_clock,
+        )
+        try:
+            while not stop.is_set():
+                ran += connectors.cycle()
+                provider.force_flush()
+                if once:
+                    break
+                stop.wait(interval.total_seconds())
+        finally:
+            connectors.close()
+    write_engine.dispose()
     return ran
 
 
@@ -126,15 +122,11 @@ class Background:
     """The scheduler and what its jobs hold open; `stop` releases all of it."""
 
     scheduler: Scheduler
-    closers: list[Callable[[], object]]
+    resources: contextlib.ExitStack
 
     def stop(self) -> None:
         self.scheduler.stop()
-        for close in reversed(self.closers):
-            try:
-                close()
-            except Exception:
-                logger.exception("closing a background resource failed")
+        self.resources.close()
 
 
 def start_background(
@@ -151,64 +143,67 @@ def start_background(
     from probes.registry import interval, open_probe_suite
 
     conf = settings.scheduler
-    write_engine = make_engine(engine.url, immediate=True)
-    metrics = CollectorMetrics(CollectorRegistry())
-    writer = SpanWriter(write_engine, metrics)
-    writer.start()
-    provider = tracer_provider(settings, f"throughline-{name}", writer, metrics)
-    closers: list[Callable[[], object]] = [writer.stop, provider.shutdown, write_engine.dispose]
-    jitter = conf.jitter.timedelta
-    job_timeout = conf.job_timeout.timedelta
-    refresher = KpiRefresher(engine, settings)
-    jobs = [
-        ScheduledJob(
-            "retention",
-            settings.retention.interval.timedelta,
-            lambda: run_retention(write_engine, settings),
-            job_timeout,
-            jitter,
-        ),
-        ScheduledJob(
-            "kpis.refresh",
-            settings.kpis.refresh_interval.timedelta,
-            lambda: refresher.refresh(now()),
-            job_timeout,
-            jitter,
-        ),
-    ]
-    suite = open_probe_suite(settings, write_engine, provider.get_tracer("probes"), now=now)
-    closers.append(suite.close)
-    probe_timeout = settings.probes.timeout.timedelta + dt.timedelta(seconds=30)
-    for probe in suite.probes:
-        jobs.append(
-            ScheduledJob(
-                f"probe.{probe.name}",
-                interval(probe, settings),
-                lambda probe=probe: suite.runner.run(probe),  # type: ignore[misc]
-                probe_timeout,
-                jitter,
-            )
-        )
-    every = sync_every if sync_every is not None else conf.sync_interval.timedelta
-    if every > dt.timedelta(0):
-        connectors = build_connectors(
-            settings, write_engine, provider.get_tracer("connectors"), worker_name=name, clock=now
-        )
-        closers.append(connectors.close)
-
-        def sync() -> None:
-            connectors.cycle()
-            provider.force_flush()
-
-        jobs.append(ScheduledJob("sync", every, sync, job_timeout, dt.timedelta(0)))
-    scheduler = Scheduler(write_engine, jobs, misfire_grace=conf.misfire_grace.timedelta)
-    background = Background(scheduler, closers)
+    resources = contextlib.ExitStack()
     try:
+        write_engine = make_engine(engine.url, immediate=True)
+        resources.callback(write_engine.dispose)
+        provider = resources.enter_context(
+            stored_tracing(settings, write_engine, f"throughline-{name}")
+        )
+        jitter = conf.jitter.timedelta
+        job_timeout = conf.job_timeout.timedelta
+        refresher = KpiRefresher(engine, settings)
+        jobs = [
+            ScheduledJob(
+                "retention",
+                settings.retention.interval.timedelta,
+                lambda: run_retention(write_engine, settings),
+                job_timeout,
+                jitter,
+            ),
+            ScheduledJob(
+                "kpis.refresh",
+                settings.kpis.refresh_interval.timedelta,
+                lambda: refresher.refresh(now()),
+                job_timeout,
+                jitter,
+            ),
+        ]
+        suite = open_probe_suite(settings, write_engine, provider.get_tracer("probes"), now=now)
+        resources.callback(suite.close)
+        probe_timeout = settings.probes.timeout.timedelta + dt.timedelta(seconds=30)
+        for probe in suite.probes:
+            jobs.append(
+                ScheduledJob(
+                    f"probe.{probe.name}",
+                    interval(probe, settings),
+                    lambda probe=probe: suite.runner.run(probe),  # type: ignore[misc]
+                    probe_timeout,
+                    jitter,
+                )
+            )
+        every = sync_every if sync_every is not None else conf.sync_interval.timedelta
+        if every > dt.timedelta(0):
+            connectors = build_connectors(
+                settings,
+                write_engine,
+                provider.get_tracer("connectors"),
+                worker_name=name,
+                clock=now,
+            )
+            resources.callback(connectors.close)
+
+            def sync() -> None:
+                connectors.cycle()
+                provider.force_flush()
+
+            jobs.append(ScheduledJob("sync", every, sync, job_timeout, dt.timedelta(0)))
+        scheduler = Scheduler(write_engine, jobs, misfire_grace=conf.misfire_grace.timedelta)
         scheduler.start()
+        return Background(scheduler, resources)
     except BaseException:
-        background.stop()
+        resources.close()
         raise
-    return background
 
 
 def serve(
