@@ -28,7 +28,12 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from store.states import ALL_STAGES, DealStage, InvoiceStage, Severity, System
 
@@ -76,7 +81,8 @@ def parse_duration(value: Any) -> Duration:
     return Duration(int(match.group(1)), match.group(2))  # type: ignore[arg-type]
 
 
-DurationField = Annotated[Duration, BeforeValidator(parse_duration), PlainSerializer(str)]
+# NoDecode: from the environment a duration is its text (`1d`), not JSON to decode first.
+DurationField = Annotated[Duration, BeforeValidator(parse_duration), PlainSerializer(str), NoDecode]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 

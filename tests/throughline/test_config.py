@@ -3,6 +3,7 @@ its key path; the environment overrides the file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from pathlib import Path
 
@@ -131,6 +132,19 @@ def test_the_environment_overrides_the_file(
     assert settings.database.url == "sqlite:///from-file.db"
     assert str(settings.systems.erp.base_url) == "https://erp.example.com/"
     assert settings.systems.erp.auth.kind == "oauth2"
+
+
+def test_durations_come_from_the_environment_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THROUGHLINE_KPIS__REFRESH_INTERVAL", "5m")
+    monkeypatch.setenv("THROUGHLINE_PROBES__FLOWS_EXPECTED_EVERY", '{"invoice_to_ar": "2h"}')
+    settings = load_settings(None)
+    assert settings.kpis.refresh_interval.timedelta == dt.timedelta(minutes=5)
+    assert settings.probes.flows_expected_every["invoice_to_ar"].timedelta == dt.timedelta(hours=2)
+    monkeypatch.setenv("THROUGHLINE_KPIS__REFRESH_INTERVAL", "soon")
+    assert _problems(None) == [
+        "kpis.refresh_interval: not a duration: 'soon' (write e.g. 90m, 24h, 30d, or 5bd for "
+        "business days) (from $THROUGHLINE_KPIS__REFRESH_INTERVAL)"
+    ]
 
 
 def test_a_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
