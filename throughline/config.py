@@ -33,6 +33,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from store.states import ALL_STAGES, DealStage, InvoiceStage, Severity, System
@@ -668,6 +669,17 @@ def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path 
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
 
 
+def _unreadable_variable(exc: SettingsError) -> str:
+    match = re.search(r'field "([^"]+)"', str(exc))
+    section = match.group(1) if match else ""
+    names = sorted(n for n in os.environ if n.startswith(f"{ENV_PREFIX}{section.upper()}__"))
+    where = ", ".join(f"${n}" for n in names) or f"a {ENV_PREFIX}{section.upper()}__* variable"
+    return (
+        f"{section}: cannot read {where}: a list or map must be JSON, "
+        'e.g. {"invoice_to_ar": "2h"}'
+    )
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read `path` (or nothing: defaults), apply the environment, validate everything and
     raise `ConfigError` listing every problem with its key path."""
@@ -680,6 +692,8 @@ def load_settings(path: Path | None = None) -> Settings:
         settings = Settings(**overlay(defaults, document))
     except ValidationError as exc:
         raise ConfigError(source, problems_from(exc, os.environ)) from None
+    except SettingsError as exc:  # a variable holding a list or map that is not JSON
+        raise ConfigError(source, [Problem("", _unreadable_variable(exc))]) from None
     problems = semantic_problems(settings)
     if problems:
         raise ConfigError(source, problems)

@@ -175,3 +175,76 @@ def test_a_run_missed_while_down_runs_once_at_start_within_the_grace(engine: Eng
     restart()
     assert ran == [1], "a miss older than the grace is skipped"
     assert len(runs(engine, "hourly")) == 1
+
+
+def test_two_serve_processes_on_one_postgresql_run_each_probe_once_per_tick(
+    pg_url: str,
+) -> None:
+    """`throughline serve` twice on one store: the freshness probes (every second here)
+    each ran once per tick across both, not once per process."""
+    import os
+    import signal
+
+    import httpx
+
+    from store.monitoring import ProbeResult
+    from tests.conftest import free_port
+
+    base = {
+        **os.environ,
+        "THROUGHLINE_DATABASE__URL": pg_url,
+        "THROUGHLINE_PROBES__FRESHNESS_INTERVAL": "1s",
+        "THROUGHLINE_PROBES__HEALTH_INTERVAL": "1d",
+        "THROUGHLINE_PROBES__STUCK_INTERVAL": "1d",
+        "THROUGHLINE_PROBES__RECONCILIATION_INTERVAL": "1d",
+        "THROUGHLINE_KPIS__REFRESH_INTERVAL": "1d",
+        "THROUGHLINE_SCHEDULER__JITTER": "0s",
+        "THROUGHLINE_SCHEDULER__SYNC_INTERVAL": "0s",
+    }
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "throughline", "serve"],
+            env={**base, "THROUGHLINE_SERVER__PORT": str(port)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for port in ports
+    ]
+    try:
+        for port, process in zip(ports, processes, strict=True):
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, process.communicate()
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "serve did not come up"
+                time.sleep(0.2)
+        time.sleep(6)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
+
+    engine = make_engine(pg_url)
+    try:
+        for job in ("probe.freshness.outbox", "probe.freshness.flows"):
+            recorded = [r for r in runs(engine, job) if r.status is JobRunStatus.OK]
+            ticks = sorted(r.scheduled_for for r in recorded)
+            assert len(ticks) >= 4, recorded
+            assert ticks == [ticks[0] + i * EVERY for i in range(len(ticks))]
+            with engine.connect() as conn:
+                results = conn.execute(
+                    select(ProbeResult.started_at).where(ProbeResult.probe == job[6:])
+                ).all()
+            assert len(results) == len(recorded), "each tick ran the probe once"
+        runners = {r.runner for r in runs(engine, "probe.freshness.outbox")}
+    finally:
+        engine.dispose()
+    assert runners, "the runs say which process ran them"

@@ -147,6 +147,16 @@ def test_durations_come_from_the_environment_as_written(monkeypatch: pytest.Monk
     ]
 
 
+def test_a_map_in_the_environment_that_is_not_json_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THROUGHLINE_PROBES__WEBHOOKS_EXPECTED_EVERY", "{/billing: 30m")
+    assert _problems(None) == [
+        "probes: cannot read $THROUGHLINE_PROBES__WEBHOOKS_EXPECTED_EVERY: a list or map must "
+        'be JSON, e.g. {"invoice_to_ar": "2h"}'
+    ]
+
+
 def test_a_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THROUGHLINE_SERVER__PORT", "http")
     assert _problems(None) == [
