@@ -143,6 +143,7 @@ def demo_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "THROUGHLINE_DASHBOARD__PORT": str(free_port()),
         "THROUGHLINE_SANDBOX__DIRECTORY": str(tmp_path / "sandbox"),
         "THROUGHLINE_SANDBOX__HISTORY_DAYS": "14",
+        "THROUGHLINE_PROBES__HEALTH_INTERVAL": "5s",
     }
     for system in ("CRM", "CLM", "PSA", "BILLING", "ERP"):
         env[f"THROUGHLINE_SYSTEMS__{system}__BASE_URL"] = f"http://127.0.0.1:{free_port()}"
@@ -170,6 +171,12 @@ def test_demo_builds_history_serves_everything_and_stops_cleanly_on_ctrl_c(
         assert "throughline_store_up 1.0" in metrics
         crm = demo_env["THROUGHLINE_SYSTEMS__CRM__BASE_URL"]
         assert httpx.get(f"{crm}/healthz").json()["system"] == "crm"  # the firm is live
+        # The scheduler runs the probes against the live firm: the CRM answers, healthy.
+        healthy = 'throughline_probe_status{kind="health",probe="health.crm",system="crm"} 0.0'
+        deadline = time.monotonic() + 60
+        while healthy not in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
+            assert time.monotonic() < deadline, "no health probe result within a minute"
+            time.sleep(1)
         page = _wait_healthy(f"http://127.0.0.1:{dashboard}/", proc, deadline_s=60)
         assert page.status_code == 200
         proc.send_signal(signal.SIGINT)
