@@ -241,10 +241,14 @@ class SystemClient:
                 return self._send(method, path, json, params, idempotency_key, attributes, resend)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def check(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
-        """One GET for health probes: no retry, no rate-limit wait, the raw response with its
-        headers. Raises TransportError when unreachable, AuthFailed when credentials fail."""
-        return self._exchange("GET", f"{self.base_url}{path}", None, params, None)
+    def check(
+        self, path: str, params: Mapping[str, Any] | None = None, *, json: Any = None
+    ) -> httpx.Response:
+        """One request for health probes (a GET, or a POST with `json`): no retry, no
+        rate-limit wait, the raw response with its headers. Raises TransportError when
+        unreachable, AuthFailed when credentials fail."""
+        method = "GET" if json is None else "POST"
+        return self._exchange(method, f"{self.base_url}{path}", json, params, None)
 
     def credential_seconds_left(self) -> float | None:
         """Seconds until the current access token expires, where the auth has one."""

@@ -85,7 +85,10 @@ class TrytonSession:
             response = self._http.post(self._url, json=payload)
         except httpx.HTTPError as exc:
             raise TransportError(f"Tryton login failed: {type(exc).__name__}") from exc
-        body = response.json() if response.content else {}
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:  # a refused login answers with an HTML error page
+            body = {}
         if response.status_code != 200 or "result" not in body or not body["result"]:
             raise AuthFailed(
                 f"Tryton refused the login of {self._username!r} ({response.status_code})",

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import ConnectorError
+from connectors.errors import AuthFailed, ConnectorError
 from connectors.resources import COLLECTIONS, Collection
 from probes.base import Finding, Outcome, ProbeContext
 from store.states import ProbeKind, ProbeStatus, System
@@ -217,6 +217,70 @@ class HealthProbe:
             expected=f"200 within {limits.latency_warn_ms:.0f} ms",
             detail=detail,
             findings=findings,
+        )
+
+
+class TrytonHealthProbe:
+    """A Tryton ERP speaks JSON-RPC: reachable, the login still accepted (the user's
+    preferences read with our session), latency, and the server version."""
+
+    kind = ProbeKind.HEALTH
+    flow = None
+    system: str | None = System.ERP.value
+    name = "health.erp"
+
+    def __init__(self, database: str, thresholds: HealthThresholds = HealthThresholds()) -> None:
+        self._database = database
+        self._thresholds = thresholds
+        self.description = f"Tryton ERP (database {database}) reachable, login accepted, latency"
+
+    def run(self, ctx: ProbeContext) -> Outcome:
+        client = ctx.apis[System.ERP].client
+        path = f"/{self._database}/rpc/"
+        limit_ms = self._thresholds.latency_warn_ms
+        started = time.perf_counter()
+        try:
+            answer = client.check(
+                path,
+                json={"id": 1, "method": "model.res.user.get_preferences", "params": [True, {}]},
+            )
+            version = client.check(  # served outside any database
+                "/rpc/", json={"id": 2, "method": "common.server.version", "params": []}
+            )
+        except AuthFailed as exc:
+            return Outcome(
+                ProbeStatus.FAIL,
+                observed=f"login refused: {exc}",
+                expected="an answer",
+                detail={"error": str(exc), "error_class": exc.error_class},
+            )
+        except ConnectorError as exc:
+            return Outcome(
+                ProbeStatus.FAIL,
+                observed=f"unreachable: {exc}",
+                expected="an answer",
+                detail={"error": str(exc), "error_class": exc.error_class},
+            )
+        latency_ms = (time.perf_counter() - started) * 1000 / 2
+        detail: dict[str, Any] = {"latency_ms": round(latency_ms, 1)}
+        if version.status_code == 200 and "result" in version.json():
+            detail["api_version"] = str(version.json()["result"])
+        body = answer.json() if answer.status_code == 200 else {}
+        if answer.status_code in (401, 403):
+            status, observed = ProbeStatus.FAIL, f"login refused ({answer.status_code})"
+        elif answer.status_code != 200 or "error" in body:
+            status = ProbeStatus.FAIL
+            observed = f"answered {answer.status_code}: {str(body.get('error'))[:200]}"
+        elif latency_ms > limit_ms:
+            status, observed = ProbeStatus.WARN, f"slow: {latency_ms:.0f} ms"
+        else:
+            status, observed = ProbeStatus.OK, f"ok in {latency_ms:.0f} ms"
+        return Outcome(
+            status,
+            value=round(latency_ms, 1),
+            observed=observed,
+            expected=f"an answer within {limit_ms:.0f} ms",
+            detail=detail,
         )
 
 

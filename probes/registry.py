@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from connectors.wiring import build_apis
 from probes.base import Probe, ProbeContext
 from probes.freshness import FlowFreshnessProbe, OutboxStallProbe, WebhookFreshnessProbe
-from probes.health import HealthThresholds, health_probes
+from probes.health import HealthThresholds, TrytonHealthProbe, health_probes
 from probes.recon_compare import Grace
 from probes.reconciliation import reconciliation_probes
 from probes.runner import ProbeRunner
@@ -35,12 +35,15 @@ def build_probes(settings: Settings) -> list[Probe]:
         credential_warn=p.credential_expiry_warn.timedelta,
     )
     # A Tryton ERP speaks JSON-RPC, not the REST collections the health probe reads.
-    tryton = isinstance(settings.systems.erp.auth, TrytonAuth)
+    erp_auth = settings.systems.erp.auth
+    tryton = isinstance(erp_auth, TrytonAuth)
     systems = [
         s for s in System if settings.systems.get(s).enabled and not (tryton and s is System.ERP)
     ]
-    probes: list[Probe] = [
-        *health_probes(systems, thresholds),
+    probes: list[Probe] = [*health_probes(systems, thresholds)]
+    if isinstance(erp_auth, TrytonAuth) and settings.systems.erp.enabled:
+        probes.append(TrytonHealthProbe(erp_auth.database, thresholds))
+    probes += [
         FlowFreshnessProbe({f: d.timedelta for f, d in p.flows_expected_every.items()}),
         WebhookFreshnessProbe({s: d.timedelta for s, d in p.webhooks_expected_every.items()}),
         OutboxStallProbe(p.outbox_stall_after.timedelta),

@@ -3,6 +3,7 @@ parties, invoices become posted customer invoices in AR, each exactly once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import threading
@@ -20,8 +21,10 @@ from pydantic import AnyHttpUrl, SecretStr
 from connectors.erp import NewCustomer
 from connectors.http import SystemClient
 from connectors.ratelimit import TokenBucket
+from connectors.resources import Api
 from connectors.tryton import TrytonErp, TrytonRpc, TrytonSession
 from connectors.tryton_setup import build_database, copy_database, write_config
+from probes.base import Outcome
 from store import migrate
 from store.engine import make_engine
 from store.states import System
@@ -39,7 +42,6 @@ def tryton_template(pytestconfig: pytest.Config) -> Path:
         import trytond  # noqa: F401
     except ImportError:
         skip_or_fail("trytond is not installed: make test installs the `tryton` extra")
-    import datetime as dt
 
     cache = Path(pytestconfig.cache.mkdir("tryton")) if pytestconfig.cache else Path("/tmp")
     template = cache / f"template-{dt.date.today().year}"
@@ -171,3 +173,32 @@ def test_the_firms_posting_flow_runs_against_tryton(tryton_url: str, tmp_path: P
     parties = Counter(p["code"] for p in codes)
     accounts = {a["counterparty"]["crm_account_id"] for a in agreements}
     assert accounts <= set(parties) and all(parties[a] == 1 for a in accounts)
+
+
+def test_the_health_probe_reads_a_tryton_erp(tryton_url: str) -> None:
+    from probes.base import ProbeContext
+    from probes.health import TrytonHealthProbe
+    from store.states import ProbeStatus
+
+    def run(password: str) -> Outcome:
+        http = httpx.Client(timeout=60)
+        client = SystemClient(
+            System.ERP,
+            tryton_url,
+            http,
+            TrytonSession(http, tryton_url, "firm", "admin", password),
+            TokenBucket(100, 100),
+            TracerProvider().get_tracer("t"),
+        )
+        ctx = ProbeContext(None, {System.ERP: Api(client)}, lambda: dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+        try:
+            return TrytonHealthProbe("firm").run(ctx)
+        finally:
+            http.close()
+
+    healthy = run(PASSWORD)
+    assert healthy.status is ProbeStatus.OK, healthy.observed
+    assert healthy.detail["api_version"].startswith("8.2")
+    refused = run("wrong")
+    assert refused.status is ProbeStatus.FAIL
+    assert (refused.observed or "").startswith("login refused")
