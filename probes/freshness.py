@@ -21,6 +21,7 @@ from store.outbox import SyncAttempt, SyncMessage
 from store.states import AttemptOutcome, MessageState, ProbeKind, ProbeStatus
 from store.telemetry import LifecycleEvent
 
+LOOKBACK = dt.timedelta(days=7)
 CE_PREFIX = "ce:"  # lifecycle events from CloudEvents carry dedup_key "ce:<source>:<id>"
 
 
@@ -84,10 +85,14 @@ class FlowFreshnessProbe:
 
     def run(self, ctx: ProbeContext) -> Outcome:
         now = ctx.now()
+        # Only recent attempts are read (an indexed range, not the whole history): a flow
+        # with nothing in the lookback is as silent as one that never synced.
+        lookback = max([LOOKBACK, *(2 * every for every in self._expected.values())])
         with ctx.engine.connect() as conn:
             rows = conn.execute(
                 select(SyncMessage.flow, func.max(SyncAttempt.started_at))
                 .join(SyncMessage, SyncMessage.id == SyncAttempt.message_id)
+                .where(SyncAttempt.started_at >= now - lookback)
                 .where(SyncAttempt.outcome == AttemptOutcome.SUCCEEDED)
                 .group_by(SyncMessage.flow)
             ).all()
