@@ -81,6 +81,17 @@ def certificate_expiry(response: httpx.Response) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.UTC)
 
 
+def _no_answer(exc: ConnectorError) -> Outcome:
+    """A failed result for a system that did not answer, or refused our login."""
+    what = "login refused" if isinstance(exc, AuthFailed) else "unreachable"
+    return Outcome(
+        ProbeStatus.FAIL,
+        observed=f"{what}: {exc}",
+        expected="an answer",
+        detail={"error": str(exc), "error_class": exc.error_class},
+    )
+
+
 def _records(collection: Collection, body: Any) -> list[dict[str, Any]]:
     """The records of the first page, unwrapped by the collection's own paginator."""
     return next(iter(collection.paginator.pages(lambda _params: body, collection.name)), [])
@@ -125,12 +136,7 @@ class HealthProbe:
         try:
             response = client.check(path, {"limit": 1})
         except ConnectorError as exc:
-            return Outcome(
-                ProbeStatus.FAIL,
-                observed=f"unreachable: {exc}",
-                expected="an answer",
-                detail={"error": str(exc), "error_class": exc.error_class},
-            )
+            return _no_answer(exc)
         latency_ms = (time.perf_counter() - started) * 1000
         detail: dict[str, Any] = {
             "latency_ms": round(latency_ms, 1),
@@ -247,20 +253,8 @@ class TrytonHealthProbe:
             version = client.check(  # served outside any database
                 "/rpc/", json={"id": 2, "method": "common.server.version", "params": []}
             )
-        except AuthFailed as exc:
-            return Outcome(
-                ProbeStatus.FAIL,
-                observed=f"login refused: {exc}",
-                expected="an answer",
-                detail={"error": str(exc), "error_class": exc.error_class},
-            )
         except ConnectorError as exc:
-            return Outcome(
-                ProbeStatus.FAIL,
-                observed=f"unreachable: {exc}",
-                expected="an answer",
-                detail={"error": str(exc), "error_class": exc.error_class},
-            )
+            return _no_answer(exc)
         latency_ms = (time.perf_counter() - started) * 1000 / 2
         detail: dict[str, Any] = {"latency_ms": round(latency_ms, 1)}
         if version.status_code == 200 and "result" in version.json():

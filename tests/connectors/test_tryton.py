@@ -82,17 +82,19 @@ def tryton_url(tryton_template: Path, tmp_path: Path) -> Iterator[str]:
     server.wait(timeout=30)
 
 
-def tryton_erp(url: str) -> TrytonErp:
-    http = httpx.Client(timeout=60)
-    client = SystemClient(
+def tryton_client(url: str, http: httpx.Client, password: str = PASSWORD) -> SystemClient:
+    return SystemClient(
         System.ERP,
         url,
         http,
-        TrytonSession(http, url, "firm", "admin", PASSWORD),
+        TrytonSession(http, url, "firm", "admin", password),
         TokenBucket(100, 100),
         TracerProvider().get_tracer("t"),
     )
-    return TrytonErp(TrytonRpc(client, "firm"))
+
+
+def tryton_erp(url: str) -> TrytonErp:
+    return TrytonErp(TrytonRpc(tryton_client(url, httpx.Client(timeout=60)), "firm"))
 
 
 def posted(erp: TrytonErp) -> list[dict]:  # type: ignore[type-arg]
@@ -182,15 +184,8 @@ def test_the_health_probe_reads_a_tryton_erp(tryton_url: str) -> None:
 
     def run(password: str) -> Outcome:
         http = httpx.Client(timeout=60)
-        client = SystemClient(
-            System.ERP,
-            tryton_url,
-            http,
-            TrytonSession(http, tryton_url, "firm", "admin", password),
-            TokenBucket(100, 100),
-            TracerProvider().get_tracer("t"),
-        )
-        ctx = ProbeContext(None, {System.ERP: Api(client)}, lambda: dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+        api = Api(tryton_client(tryton_url, http, password))
+        ctx = ProbeContext(None, {System.ERP: api}, lambda: dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
         try:
             return TrytonHealthProbe("firm").run(ctx)
         finally:
