@@ -3,19 +3,28 @@
 
 A batch of a few thousand spans with a few hundred stage changes costs a dozen statements,
 not a dozen per event, which keeps lifecycle derivation off the ingest critical path.
+
+The statements go through the raw DB-API connection (as the span insert does): prepared
+statements run by the driver's executemany, values converted by a few plain functions per
+column instead of SQLAlchemy's per-parameter processing. The values stored are the ones
+SQLAlchemy stores for the same rows (timestamps as UTC text on SQLite, money as a float
+there, JSON as its text, `null` for a JSON column set to None), so every reader of these
+tables sees what it saw before; tests/collector/test_lifecycle_store.py checks it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Column, Connection, Dialect, Enum, Numeric, Table
 
 from collector import lifecycle as rules
 from collector.lifecycle import Observation, Row
+from store.base import UTCDateTime
 from store.objects import BillableItem, Contract, Deal, Invoice, Payment, Project
 from store.states import ObjectType
 from store.telemetry import LifecycleEvent
@@ -29,12 +38,187 @@ MODELS: dict[ObjectType, Any] = {
     ObjectType.BILLABLE_ITEM: BillableItem,
     ObjectType.PAYMENT: Payment,
 }
-_CHUNK = 500
+_EVENTS: Table = LifecycleEvent.__table__  # type: ignore[assignment]
+_UTC = dt.UTC
+
+Convert = Callable[[Any], Any]
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
+# -- values in and out, per backend -------------------------------------------------------------
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+    return value if value.tzinfo is _UTC else value.astimezone(_UTC)
+
+
+def _sqlite_time(value: dt.datetime | None) -> str | None:
+    # SQLAlchemy's SQLite DATETIME text, of the UTC time (store.base.UTCDateTime).
+    if value is None:
+        return None
+    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _pg_time(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _float(value: Any) -> float | None:
+    # SQLite has no decimal type: SQLAlchemy binds Numeric as a float there.
+    return None if value is None else float(value)
+
+
+def _enum(allowed: frozenset[str]) -> Convert:
+    def convert(value: Any) -> str:
+        # A plain str (psycopg would dump an Enum member by its name), refused if it is not
+        # one of the enum's values, as SQLAlchemy's Enum refuses it.
+        text = str(value)
+        if text not in allowed:
+            raise LookupError(f"{value!r} is not among the defined enum values")
+        return text
+
+    return convert
+
+
+def _json(value: Any) -> str:
+    # SQLAlchemy's JSON binds None as the JSON `null` (none_as_null=False).
+    return json.dumps(value)
+
+
+def _bind(column: Column[Any], dialect: str) -> Convert | None:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return _sqlite_time if dialect == "sqlite" else _pg_time
+    if isinstance(kind, JSON):
+        return _json
+    if isinstance(kind, Enum):
+        return _enum(frozenset(kind.enums))
+    if isinstance(kind, Numeric) and dialect == "sqlite":
+        return _float
+    return None
+
+
+def _pg_result_time(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(_UTC)
+
+
+def _result(column: Column[Any], dialect: Dialect) -> Convert | None:
+    if dialect.name == "sqlite":
+        # SQLAlchemy's own result processing: timestamps, decimals, booleans, JSON.
+        process: Convert | None = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        return process
+    # psycopg returns Decimal, bool and parsed JSON already; timestamps in the session's
+    # time zone.
+    return _pg_result_time if isinstance(column.type, UTCDateTime) else None
+
+
+def _placeholder(column: Column[Any], dialect: str) -> str:
+    if dialect == "sqlite":
+        return "?"
+    return "%s::jsonb" if isinstance(column.type, JSON) else "%s"
+
+
+def _id_in(dialect: str) -> str:
+    """`IN` a list of ids given as one parameter."""
+    return "IN (SELECT value FROM json_each(?))" if dialect == "sqlite" else "= ANY(%s)"
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The raw statements and value conversions of one table on one backend."""
+
+    columns: tuple[str, ...]
+    binds: tuple[Convert | None, ...]
+    results: tuple[tuple[int, Convert], ...]
+    select: str  # one parameter: the ids (a JSON array on SQLite, a list on PostgreSQL)
+    deal_of: str  # id, deal_id; the same parameter
+    insert: str
+    update: str | None  # every column but the id, then the id
+
+    def values(self, row: Row, override: dict[str, Any]) -> list[Any]:
+        out = []
+        for name, bind in zip(self.columns, self.binds, strict=True):
+            value = override[name] if name in override else row.get(name)
+            out.append(
+                value if bind is None or (value is None and bind is not _json) else bind(value)
+            )
+        return out
+
+    def read(self, record: Sequence[Any]) -> Row:
+        values = list(record)
+        for i, process in self.results:
+            values[i] = process(values[i])
+        return dict(zip(self.columns, values, strict=True))
+
+
+def _statements(table: Table, dialect: Dialect, *, skip: tuple[str, ...] = ()) -> _Statements:
+    name = dialect.name
+    columns = [c for c in table.columns if c.name not in skip]
+    names = tuple(c.name for c in columns)
+    marks = [_placeholder(c, name) for c in columns]
+    key = "id" if "id" in names else "dedup_key"
+    insert = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"
+    update = None
+    if key == "id":
+        assert names[0] == "id", table.name  # _persist moves it last for WHERE
+        sets = ", ".join(f"{n} = {m}" for n, m in zip(names, marks, strict=True) if n != "id")
+        update = f"UPDATE {table.name} SET {sets} WHERE id = {'?' if name == 'sqlite' else '%s'}"
+    results = tuple(
+        (i, process)
+        for i, column in enumerate(columns)
+        if (process := _result(column, dialect)) is not None
+    )
+    return _Statements(
+        columns=names,
+        binds=tuple(_bind(c, name) for c in columns),
+        results=results,
+        select=f"SELECT {', '.join(names)} FROM {table.name} WHERE {key} {_id_in(name)}",
+        deal_of=f"SELECT id, deal_id FROM {table.name} WHERE id {_id_in(name)}",
+        insert=insert,
+        update=update,
+    )
+
+
+@dataclass(frozen=True)
+class _Backend:
+    objects: dict[ObjectType, _Statements]
+    events: _Statements  # lifecycle_events without its id
+    insert_event: str  # ... ON CONFLICT DO NOTHING
+    derived: str  # id, dedup_key, occurred_at by dedup_key
+    move_derived: str
+    time: Convert
+    read_time: Convert
+    ids: Callable[[Sequence[str]], Any]
+
+
+_BACKENDS: dict[str, _Backend] = {}
+
+
+def _backend(dialect: Dialect) -> _Backend:
+    backend = _BACKENDS.get(dialect.name)
+    if backend is None:
+        sqlite = dialect.name == "sqlite"
+        events = _statements(_EVENTS, dialect, skip=("id",))
+        mark = "?" if sqlite else "%s"
+        backend = _Backend(
+            objects={t: _statements(m.__table__, dialect) for t, m in MODELS.items()},
+            events=events,
+            insert_event=events.insert + " ON CONFLICT DO NOTHING",
+            derived=(
+                "SELECT id, dedup_key, occurred_at FROM lifecycle_events "
+                f"WHERE dedup_key {_id_in(dialect.name)}"
+            ),
+            move_derived=(
+                f"UPDATE lifecycle_events SET occurred_at = {mark}, trace_id = {mark}, "
+                f"span_id = {mark} WHERE id = {mark}"
+            ),
+            time=_sqlite_time if sqlite else _pg_time,
+            read_time=_result(_EVENTS.c.occurred_at, dialect) or _pg_result_time,
+            ids=json.dumps if sqlite else list,
+        )
+        _BACKENDS[dialect.name] = backend
+    return backend
 
 
 class LifecycleApplier:
@@ -44,6 +228,35 @@ class LifecycleApplier:
         self.rows: dict[ObjectType, dict[str, Row]] = {t: {} for t in MODELS}
         self.new: dict[ObjectType, set[str]] = {t: set() for t in MODELS}
         self.dirty: dict[ObjectType, set[str]] = {t: set() for t in MODELS}
+        self._sql = _backend(conn.dialect)
+        self._sqlite = conn.dialect.name == "sqlite"
+        self._dbapi: Any = None
+
+    def _cursor(self) -> Any:
+        if self._dbapi is None:
+            self._dbapi = self.conn.connection.dbapi_connection
+        return self._dbapi.cursor()
+
+    def _select(self, statement: str, ids: Iterable[str]) -> list[Any]:
+        wanted = sorted(ids)
+        if not wanted:
+            return []
+        cursor = self._cursor()
+        try:
+            cursor.execute(statement, (self._sql.ids(wanted),))
+            rows: list[Any] = cursor.fetchall()
+        finally:
+            cursor.close()
+        return rows
+
+    def _executemany(self, statement: str, params: list[list[Any]]) -> None:
+        if not params:
+            return
+        cursor = self._cursor()
+        try:
+            cursor.executemany(statement, params)
+        finally:
+            cursor.close()
 
     def apply(self, observations: Iterable[Observation]) -> int:
         """Store each new lifecycle event and move its objects; return how many were new."""
@@ -53,6 +266,8 @@ class LifecycleApplier:
         pending = self._resolve_deals(pending)
         events, work = self._event_rows(pending)
         fresh = self._insert_new_events(events)
+        if not fresh:
+            return 0
         work = [(key, obs, t, oid) for key, obs, t, oid in work if key in fresh]
         self._load(work)
         derived = self._load_derived({obs.deal_id for _, obs, _, _ in work if obs.deal_id})
@@ -95,17 +310,16 @@ class LifecycleApplier:
 
     def _resolve_deals(self, pending: list[Observation]) -> list[Observation]:
         """Fill in the deal of observations that name only their invoice or item."""
-        wanted = {
-            kind: sorted({o.ids[kind] for o in pending if o.deal_id is None and kind in o.ids})
-            for kind in ("invoice", "billable_item")
-        }
+        if all(o.deal_id is not None for o in pending):
+            return pending
         found: dict[tuple[str, str], str] = {}
-        for kind, model in (("invoice", Invoice), ("billable_item", BillableItem)):
-            for chunk in _chunks(wanted[kind]):
-                for object_id, deal_id in self.conn.execute(
-                    select(model.id, model.deal_id).where(model.id.in_(chunk))
-                ):
-                    found[(kind, object_id)] = deal_id
+        for kind, object_type in (
+            ("invoice", ObjectType.INVOICE),
+            ("billable_item", ObjectType.BILLABLE_ITEM),
+        ):
+            wanted = {o.ids[kind] for o in pending if o.deal_id is None and kind in o.ids}
+            for object_id, deal_id in self._select(self._sql.objects[object_type].deal_of, wanted):
+                found[(kind, object_id)] = deal_id
         out = []
         for obs in pending:
             if obs.deal_id is None:
@@ -145,26 +359,43 @@ class LifecycleApplier:
                     "amount": obs.amount,
                     "currency": obs.currency,
                     "attributes": dict(obs.details) or None,
-                    "recorded_at": self.now,
                 }
                 work.append((key, obs, object_type, object_id))
         return list(events.values()), work
 
     def _insert_new_events(self, events: list[Row]) -> set[str]:
-        keys = [e["dedup_key"] for e in events]
-        known: set[str] = set()
-        for chunk in _chunks(keys):
-            known.update(
-                self.conn.execute(
-                    select(LifecycleEvent.dedup_key).where(LifecycleEvent.dedup_key.in_(chunk))
-                ).scalars()
-            )
-        fresh = [e for e in events if e["dedup_key"] not in known]
-        if fresh:
-            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-            # ON CONFLICT guards against another collector process storing the same event.
-            self.conn.execute(dialect.insert(LifecycleEvent).on_conflict_do_nothing(), fresh)
-        return {e["dedup_key"] for e in fresh}
+        """Insert the events not stored yet, in order; return the keys of those inserted.
+
+        ON CONFLICT DO NOTHING decides, so an event another collector process stores at the
+        same time is new for exactly one of them."""
+        if not events:
+            return set()
+        statements = self._sql.events
+        now = {"recorded_at": self.now}
+        params = [statements.values(e, now) for e in events]
+        fresh: set[str] = set()
+        cursor = self._cursor()
+        try:
+            if self._sqlite:
+                # One prepared statement (the sqlite3 module caches it); rowcount says
+                # whether the row went in.
+                execute = cursor.execute
+                insert = self._sql.insert_event
+                for event, values in zip(events, params, strict=True):
+                    execute(insert, values)
+                    if cursor.rowcount == 1:
+                        fresh.add(event["dedup_key"])
+            else:
+                cursor.executemany(
+                    self._sql.insert_event + " RETURNING dedup_key", params, returning=True
+                )
+                while True:
+                    fresh.update(key for (key,) in cursor.fetchall())
+                    if not cursor.nextset():
+                        break
+        finally:
+            cursor.close()
+        return fresh
 
     def _load(self, work: list[tuple[str, Observation, ObjectType, str]]) -> None:
         ids: dict[ObjectType, set[str]] = {t: set() for t in MODELS}
@@ -179,22 +410,19 @@ class LifecycleApplier:
                 if kind in obs.ids:
                     ids[object_type_].add(obs.ids[kind])
         for object_type, wanted in ids.items():
-            model = MODELS[object_type]
-            for chunk in _chunks(sorted(wanted)):
-                for row in self.conn.execute(select(model).where(model.id.in_(chunk))).mappings():
-                    self.rows[object_type][row["id"]] = dict(row)
+            statements = self._sql.objects[object_type]
+            rows = self.rows[object_type]
+            for record in self._select(statements.select, wanted):
+                row = statements.read(record)
+                rows[row["id"]] = row
 
     def _load_derived(self, deals: set[str]) -> dict[str, Row]:
-        keys = [f"derived:{d}:{s}" for d in sorted(deals) for s in rules.FIRST_OF.values()]
-        found: dict[str, Row] = {}
-        for chunk in _chunks(keys):
-            for row in self.conn.execute(
-                select(
-                    LifecycleEvent.id, LifecycleEvent.dedup_key, LifecycleEvent.occurred_at
-                ).where(LifecycleEvent.dedup_key.in_(chunk))
-            ).mappings():
-                found[row["dedup_key"]] = dict(row)
-        return found
+        keys = [f"derived:{d}:{s}" for d in deals for s in rules.FIRST_OF.values()]
+        read_time = self._sql.read_time
+        return {
+            key: {"id": id_, "dedup_key": key, "occurred_at": read_time(occurred_at)}
+            for id_, key, occurred_at in self._select(self._sql.derived, keys)
+        }
 
     # -- in memory ---------------------------------------------------------------------------
 
@@ -240,67 +468,47 @@ class LifecycleApplier:
     # -- writing -----------------------------------------------------------------------------
 
     def _persist(self, derived: dict[str, Row]) -> None:
-        for object_type, model in MODELS.items():
-            table = model.__table__
-            columns = set(table.c.keys())
+        stamp = {"created_at": self.now, "updated_at": self.now}
+        for object_type, statements in self._sql.objects.items():
+            rows = self.rows[object_type]
             new_ids, dirty_ids = self.new[object_type], self.dirty[object_type]
-            inserts = []
-            for object_id in sorted(new_ids):
-                row = {k: v for k, v in self.rows[object_type][object_id].items() if k in columns}
-                if "created_at" in columns:
-                    row["created_at"] = self.now
-                if "updated_at" in columns:
-                    row["updated_at"] = self.now
-                inserts.append(row)
-            # executemany needs one shape: fill absent columns with NULL (their defaults
-            # are NULL except these, set in _touch).
-            for row in inserts:
-                for column in columns:
-                    row.setdefault(column, None)
-            if inserts:
-                self.conn.execute(insert(model), inserts)
-            updates = []
-            for object_id in sorted(dirty_ids - new_ids):
-                row = {k: v for k, v in self.rows[object_type][object_id].items() if k in columns}
-                row["_id"] = row.pop("id")
-                if "updated_at" in columns:
-                    row["updated_at"] = self.now
-                updates.append(row)
-            if updates:
-                names = [c for c in updates[0] if c != "_id"]
-                statement = (
-                    update(model)
-                    .where(table.c.id == bindparam("_id"))
-                    .values({c: bindparam(c) for c in names})
-                )
-                self.conn.execute(statement, updates)
-        new_derived = [d for d in derived.values() if d.get("changed") and "id" not in d]
-        changed = [d for d in derived.values() if d.get("changed") and "id" in d]
-        if new_derived:
-            self.conn.execute(
-                insert(LifecycleEvent),
-                [
+            # Every column is written: an absent one is NULL, as its default is (the
+            # exceptions are set in _touch).
+            self._executemany(
+                statements.insert,
+                [statements.values(rows[i], stamp) for i in sorted(new_ids)],
+            )
+            if statements.update is not None:
+                updated = {"updated_at": self.now}
+                updates = []
+                for object_id in sorted(dirty_ids - new_ids):
+                    values = statements.values(rows[object_id], updated)
+                    values.append(values.pop(0))  # the id goes last, in WHERE
+                    updates.append(values)
+                self._executemany(statements.update, updates)
+        changed = [d for d in derived.values() if d.get("changed")]
+        self._executemany(
+            self._sql.events.insert,
+            [
+                self._sql.events.values(
                     {
-                        "dedup_key": d["dedup_key"],
+                        **d,
                         "object_type": ObjectType.DEAL,
                         "object_id": d["deal_id"],
-                        "deal_id": d["deal_id"],
-                        "stage": d["stage"],
-                        "occurred_at": d["occurred_at"],
-                        "source_system": d["source_system"],
-                        "trace_id": d["trace_id"],
-                        "span_id": d["span_id"],
-                        "amount": None,
-                        "currency": None,
-                        "attributes": None,
                         "recorded_at": self.now,
-                    }
-                    for d in new_derived
-                ],
-            )
-        for d in changed:
-            self.conn.execute(
-                update(LifecycleEvent)
-                .where(LifecycleEvent.id == d["id"])
-                .values(occurred_at=d["occurred_at"], trace_id=d["trace_id"], span_id=d["span_id"])
-            )
+                    },
+                    {},
+                )
+                for d in changed
+                if "id" not in d
+            ],
+        )
+        time = self._sql.time
+        self._executemany(
+            self._sql.move_derived,
+            [
+                [time(d["occurred_at"]), d["trace_id"], d["span_id"], d["id"]]
+                for d in changed
+                if "id" in d
+            ],
+        )
