@@ -1,6 +1,6 @@
 """Backfill: the sandbox firm's actors and our connectors together on the simulated clock,
 day after day, so every span and lifecycle event in the store is one that live operation
-would have produced (nothing is written to our tables directly)."""
+would have produced: the store holds only what our connectors and collector wrote."""
 
 from __future__ import annotations
 
