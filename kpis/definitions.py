@@ -270,6 +270,15 @@ def _all() -> dict[str, KpiDefinition]:
             "probe_result",
             "integration",
         ),
+        _d(
+            "rate_limit_headroom_min",
+            "ratio",
+            "min over health probe results started in the window of rate_limit_remaining / "
+            "rate_limit_limit (from the system's rate-limit response headers)",
+            "window",
+            "probe_result",
+            "integration",
+        ),
     ]
     for name, unit in (("activation_pending_count", "deals"), ("activation_pending_value", MONEY)):
         base = next(i for i in items if i.name == name)

@@ -189,6 +189,18 @@ class IntegrationFrames:
     probes: pd.DataFrame
 
 
+def _headroom_sql(conn: Connection) -> str:
+    """remaining / limit from a health result's detail, read by the database (NULL where
+    the system sent no rate-limit headers)."""
+    if conn.dialect.name == "postgresql":
+        remaining = "(detail->>'rate_limit_remaining')::float"
+        limit = "(detail->>'rate_limit_limit')::float"
+    else:
+        remaining = "CAST(json_extract(detail, '$.rate_limit_remaining') AS REAL)"
+        limit = "CAST(json_extract(detail, '$.rate_limit_limit') AS REAL)"
+    return f"{remaining} / NULLIF({limit}, 0)"
+
+
 def load_integration_frames(conn: Connection) -> IntegrationFrames:
     """The outbox and probe tables (kept short by retention), read whole."""
     return IntegrationFrames(
@@ -209,7 +221,7 @@ def load_integration_frames(conn: Connection) -> IntegrationFrames:
         ),
         probes=read_frame(
             conn,
-            "SELECT id, probe, kind, system, flow, status, duration_ms, started_at "
-            "FROM probe_results",
+            "SELECT id, probe, kind, system, flow, status, duration_ms, started_at, "
+            f"{_headroom_sql(conn)} AS headroom FROM probe_results",
         ),
     )

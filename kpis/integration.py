@@ -1,5 +1,6 @@
 """Integration health per flow and system: sync success, retries, dead letters, replays,
-first-attempt AR posting success, and per system probe availability and p95 latency."""
+first-attempt AR posting success, and per system probe availability, p95 latency and the
+least rate-limit headroom the health probes saw."""
 
 from __future__ import annotations
 
@@ -125,4 +126,14 @@ def compute_integration(frames: IntegrationFrames, ctx: KpiContext) -> list[KpiV
                     "probe_latency_p95", w, (dim, dv), percentile(group["duration_ms"], 0.95), ids
                 ),
             ]
+            headroom = pd.to_numeric(pd.Series(group["headroom"]), errors="coerce").dropna()
+            out.append(
+                ctx.value(
+                    "rate_limit_headroom_min",
+                    w,
+                    (dim, dv),
+                    float(headroom.min()) if len(headroom) else None,
+                    ids,
+                )
+            )
     return out

@@ -253,7 +253,19 @@ class EventLog:
             finished_at=at(requested),
         )
 
-    def probe(self, system: str, status: str, duration_ms: int, started: str) -> None:
+    def probe(
+        self,
+        system: str,
+        status: str,
+        duration_ms: int,
+        started: str,
+        rate_limit: tuple[int, int] | None = None,
+    ) -> None:
+        remaining_limit = (
+            {"rate_limit_remaining": rate_limit[0], "rate_limit_limit": rate_limit[1]}
+            if rate_limit
+            else None
+        )
         self._add(
             ProbeResult,
             probe=f"health:{system}",
@@ -262,6 +274,7 @@ class EventLog:
             status=status,
             duration_ms=duration_ms,
             started_at=at(started),
+            detail=remaining_limit,
         )
 
     def write(self, engine: Engine) -> None:

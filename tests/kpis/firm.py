@@ -245,7 +245,7 @@ def firm_log() -> EventLog:
         log.attempt(3, n, "retryable" if n < 3 else "fatal", f"2026-06-11 00:0{n}")
     log.dead_letter(1, 3, "closed_won_to_clm", "clm", "2026-06-11 01:00")
     log.replay(1, 3, "succeeded", "2026-06-12 00:00")
-    log.probe("erp", "ok", 120, "2026-06-30 10:00")
+    log.probe("erp", "ok", 120, "2026-06-30 10:00", rate_limit=(30, 40))
     log.probe("erp", "fail", 900, "2026-06-30 11:00")
-    log.probe("erp", "ok", 100, "2026-06-30 11:30")
+    log.probe("erp", "ok", 100, "2026-06-30 11:30", rate_limit=(4, 40))
     return log

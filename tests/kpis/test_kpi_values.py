@@ -143,6 +143,8 @@ def test_integration_health_per_flow_and_system(kpi: dict[Key, KpiValue]) -> Non
     assert _get(kpi, "replay_success_rate", "30d").value == 1.0
     assert _get(kpi, "probe_availability", "1d", "system", "erp").value == pytest.approx(2 / 3)
     assert _get(kpi, "probe_latency_p95", "1d", "system", "erp").value == pytest.approx(822.0)
+    # The least headroom a run saw: 4 of 40 requests left (the failed run saw no headers).
+    assert _get(kpi, "rate_limit_headroom_min", "1d", "system", "erp").value == pytest.approx(0.1)
 
 
 def test_every_value_carries_formula_window_and_unit(kpi: dict[Key, KpiValue]) -> None:
