@@ -141,16 +141,20 @@ Row = dict[str, Any]
 def advance(row: Row, rank: Mapping[str, float], obs: Observation) -> None:
     """Move `row` to the observed stage if that is forward, or an exception at or after
     the current stage's start."""
-    new_rank = rank.get(obs.stage)
+    advance_to(row, rank, obs.stage, obs.occurred_at)
+
+
+def advance_to(row: Row, rank: Mapping[str, float], stage: str, occurred_at: dt.datetime) -> None:
+    new_rank = rank.get(stage)
     if new_rank is None:
         return
-    stage, entered = row.get("stage"), row.get("stage_entered_at")
-    old_rank = rank.get(stage) if stage else None
+    current, entered = row.get("stage"), row.get("stage_entered_at")
+    old_rank = rank.get(current) if current else None
     forward = old_rank is None or new_rank > old_rank
-    exception_now = obs.stage in EXCEPTIONS and (entered is None or obs.occurred_at >= entered)
+    exception_now = stage in EXCEPTIONS and (entered is None or occurred_at >= entered)
     if forward or exception_now:
-        row["stage"] = obs.stage
-        row["stage_entered_at"] = obs.occurred_at
+        row["stage"] = stage
+        row["stage_entered_at"] = occurred_at
 
 
 def earliest(row: Row, column: str, moment: dt.datetime) -> None:
@@ -173,6 +177,12 @@ def apply_deal(row: Row, obs: Observation) -> None:
     for column in DEAL_DIMENSIONS.values():
         if obs.details.get(column) is not None:
             row[column] = str(obs.details[column])
+
+
+def apply_first(row: Row, stage: str, occurred_at: dt.datetime) -> None:
+    """The deal reaches a derived stage (first_invoiced, first_posted, first_cash): what
+    `apply_deal` does for it, as it carries no money and no dimensions."""
+    advance_to(row, DEAL_RANK, stage, occurred_at)
 
 
 def apply_contract(row: Row, obs: Observation) -> None:

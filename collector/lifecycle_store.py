@@ -57,6 +57,8 @@ def _sqlite_time(value: dt.datetime | None) -> str | None:
     # SQLAlchemy's SQLite DATETIME text, of the UTC time (store.base.UTCDateTime).
     if value is None:
         return None
+    if value.tzinfo is _UTC:  # the common case: no conversion, drop "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
     return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -83,7 +85,7 @@ def _enum(allowed: frozenset[str]) -> Convert:
 
 def _json(value: Any) -> str:
     # SQLAlchemy's JSON binds None as the JSON `null` (none_as_null=False).
-    return json.dumps(value)
+    return "null" if value is None else json.dumps(value)
 
 
 def _bind(column: Column[Any], dialect: str) -> Convert | None:
@@ -135,21 +137,41 @@ class _Statements:
     deal_of: str  # id, deal_id; the same parameter
     insert: str
     update: str | None  # every column but the id, then the id
-
-    def values(self, row: Row, override: dict[str, Any]) -> list[Any]:
-        out = []
-        for name, bind in zip(self.columns, self.binds, strict=True):
-            value = override[name] if name in override else row.get(name)
-            out.append(
-                value if bind is None or (value is None and bind is not _json) else bind(value)
-            )
-        return out
+    # A row's parameters for `insert` and `update`; `now` (converted) is the time stamp.
+    insert_values: Callable[[Row, Any], tuple[Any, ...]]
+    update_values: Callable[[Row, Any], tuple[Any, ...]]
 
     def read(self, record: Sequence[Any]) -> Row:
         values = list(record)
         for i, process in self.results:
             values[i] = process(values[i])
         return dict(zip(self.columns, values, strict=True))
+
+
+def _row_function(
+    columns: Sequence[str], binds: Sequence[Convert | None], stamped: set[str], id_last: bool
+) -> Callable[[Row, Any], tuple[Any, ...]]:
+    """`(row, now) -> parameters`: one generated function per table and statement, so a row
+    costs one call with each conversion inline (absent keys are NULL; a JSON column always
+    goes through `_json`, which makes None the JSON null as SQLAlchemy does)."""
+    order = [*columns[1:], columns[0]] if id_last else list(columns)
+    env: dict[str, Any] = {"_json": _json}
+    parts = []
+    for name in order:
+        bind = binds[columns.index(name)]
+        if name in stamped:
+            parts.append("now")
+        elif bind is None:
+            parts.append(f"get({name!r})")
+        elif bind is _json:
+            parts.append(f"_json(get({name!r}))")
+        else:
+            env[f"_{name}"] = bind
+            parts.append(f"(None if (v := get({name!r})) is None else _{name}(v))")
+    source = f"def values(row, now):\n    get = row.get\n    return ({', '.join(parts)},)\n"
+    exec(compile(source, f"<lifecycle_store values {len(columns)}>", "exec"), env)
+    function: Callable[[Row, Any], tuple[Any, ...]] = env["values"]
+    return function
 
 
 def _statements(table: Table, dialect: Dialect, *, skip: tuple[str, ...] = ()) -> _Statements:
@@ -169,14 +191,19 @@ def _statements(table: Table, dialect: Dialect, *, skip: tuple[str, ...] = ()) -
         for i, column in enumerate(columns)
         if (process := _result(column, dialect)) is not None
     )
+    binds = tuple(_bind(c, name) for c in columns)
     return _Statements(
         columns=names,
-        binds=tuple(_bind(c, name) for c in columns),
+        binds=binds,
         results=results,
         select=f"SELECT {', '.join(names)} FROM {table.name} WHERE {key} {_id_in(name)}",
         deal_of=f"SELECT id, deal_id FROM {table.name} WHERE id {_id_in(name)}",
         insert=insert,
         update=update,
+        insert_values=_row_function(
+            names, binds, {"created_at", "updated_at", "recorded_at"}, id_last=False
+        ),
+        update_values=_row_function(names, binds, {"updated_at"}, id_last=key == "id"),
     )
 
 
@@ -229,6 +256,7 @@ class LifecycleApplier:
         self.new: dict[ObjectType, set[str]] = {t: set() for t in MODELS}
         self.dirty: dict[ObjectType, set[str]] = {t: set() for t in MODELS}
         self._sql = _backend(conn.dialect)
+        self._now = self._sql.time(now)
         self._sqlite = conn.dialect.name == "sqlite"
         self._dbapi: Any = None
 
@@ -249,7 +277,7 @@ class LifecycleApplier:
             cursor.close()
         return rows
 
-    def _executemany(self, statement: str, params: list[list[Any]]) -> None:
+    def _executemany(self, statement: str, params: Sequence[Sequence[Any]]) -> None:
         if not params:
             return
         cursor = self._cursor()
@@ -370,9 +398,8 @@ class LifecycleApplier:
         same time is new for exactly one of them."""
         if not events:
             return set()
-        statements = self._sql.events
-        now = {"recorded_at": self.now}
-        params = [statements.values(e, now) for e in events]
+        make, now = self._sql.events.insert_values, self._now
+        params = [make(e, now) for e in events]
         fresh: set[str] = set()
         cursor = self._cursor()
         try:
@@ -462,42 +489,30 @@ class LifecycleApplier:
             "stage": stage,
             "changed": True,
         }
-        first = Observation(**{**obs.__dict__, "stage": stage, "amount": None, "details": {}})
-        rules.apply_deal(self.rows[ObjectType.DEAL][obs.deal_id or ""], first)
+        rules.apply_first(self.rows[ObjectType.DEAL][obs.deal_id or ""], stage, obs.occurred_at)
 
     # -- writing -----------------------------------------------------------------------------
 
     def _persist(self, derived: dict[str, Row]) -> None:
-        stamp = {"created_at": self.now, "updated_at": self.now}
+        now = self._now
         for object_type, statements in self._sql.objects.items():
             rows = self.rows[object_type]
             new_ids, dirty_ids = self.new[object_type], self.dirty[object_type]
             # Every column is written: an absent one is NULL, as its default is (the
             # exceptions are set in _touch).
-            self._executemany(
-                statements.insert,
-                [statements.values(rows[i], stamp) for i in sorted(new_ids)],
-            )
+            make = statements.insert_values
+            self._executemany(statements.insert, [make(rows[i], now) for i in sorted(new_ids)])
             if statements.update is not None:
-                updated = {"updated_at": self.now}
-                updates = []
-                for object_id in sorted(dirty_ids - new_ids):
-                    values = statements.values(rows[object_id], updated)
-                    values.append(values.pop(0))  # the id goes last, in WHERE
-                    updates.append(values)
-                self._executemany(statements.update, updates)
+                make = statements.update_values
+                self._executemany(
+                    statements.update, [make(rows[i], now) for i in sorted(dirty_ids - new_ids)]
+                )
         changed = [d for d in derived.values() if d.get("changed")]
         self._executemany(
             self._sql.events.insert,
             [
-                self._sql.events.values(
-                    {
-                        **d,
-                        "object_type": ObjectType.DEAL,
-                        "object_id": d["deal_id"],
-                        "recorded_at": self.now,
-                    },
-                    {},
+                self._sql.events.insert_values(
+                    {**d, "object_type": ObjectType.DEAL, "object_id": d["deal_id"]}, now
                 )
                 for d in changed
                 if "id" not in d
