@@ -39,8 +39,8 @@ from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
 from dashboard.data import deal_trace, dimensions, forecast, funnel, health  # noqa: E402
 from dashboard.data.kpi_readings import SliceFilter, kpi_board, kpi_history  # noqa: E402
-from probes.stuck_work import stuck_work  # noqa: E402
 from kpis.snapshots import KpiRefresher  # noqa: E402
+from probes.stuck_work import stuck_work  # noqa: E402
 from store.access import User  # noqa: E402
 from store.engine import make_engine  # noqa: E402
 from store.objects import Deal  # noqa: E402

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import audit, deal_trace, dimensions, forecast, funnel, health
-from probes import stuck_work
 from dashboard.data.kpi_readings import KpiBoard, SliceFilter, kpi_board, kpi_history
 from dashboard.resources import store_engine
+from probes import stuck_work
 from store.deal_queries import DealPage, SyncStep, trace_spans
 from store.states import ProbeKind
 from throughline.config import Settings

@@ -8,9 +8,9 @@ import streamlit as st
 from dashboard import cached_queries as cq
 from dashboard import charts
 from dashboard.data.deal_trace import DealTrace
-from probes.stuck_work import DEAL_ORDER
 from dashboard.formatting import DASH, money
 from dashboard.sections.context import PageContext
+from probes.stuck_work import DEAL_ORDER
 
 QUERY_PARAM = "deal"
 
