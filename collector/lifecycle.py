@@ -58,6 +58,13 @@ DEAL_DIMENSIONS = {
     "owner": "owner",
 }
 
+# The span attributes observation_from_span reads, and where they go in `details`.
+_DIMENSION_KEYS = tuple((f"q2c.{name}", column) for name, column in DEAL_DIMENSIONS.items())
+_EXTRA_KEYS = tuple(
+    (f"q2c.{extra}", extra)
+    for extra in ("billing_model", "quantity", "rate", "kind", "consultant", "po_number")
+)
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -93,13 +100,13 @@ def observation_from_span(record: SpanRecord) -> Observation | None:
         if value
     }
     details = {
-        column: attributes[f"q2c.{name}"]
-        for name, column in DEAL_DIMENSIONS.items()
-        if attributes.get(f"q2c.{name}") is not None
+        column: value
+        for key, column in _DIMENSION_KEYS
+        if (value := attributes.get(key)) is not None
     }
-    for extra in ("billing_model", "quantity", "rate", "kind", "consultant", "po_number"):
-        if attributes.get(f"q2c.{extra}") is not None:
-            details[extra] = attributes[f"q2c.{extra}"]
+    for key, extra in _EXTRA_KEYS:
+        if (value := attributes.get(key)) is not None:
+            details[extra] = value
     return Observation(
         dedup_key=f"span:{record.trace_id}:{record.span_id}",
         stage=record.stage,
