@@ -18,9 +18,10 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Dialect, Enum, Numeric, Table
+from sqlalchemy import JSON, Boolean, Column, Connection, Dialect, Enum, Integer, Numeric, Table
 
 from collector import lifecycle as rules
 from collector.lifecycle import Observation, Row
@@ -71,6 +72,11 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _decimal(value: Any) -> Decimal:
+    # One element type per PostgreSQL array: an int (an amount of 0) becomes a Decimal.
+    return value if type(value) is Decimal else Decimal(value if type(value) is int else str(value))
+
+
 def _enum(allowed: frozenset[str]) -> Convert:
     def convert(value: Any) -> str:
         # A plain str (psycopg would dump an Enum member by its name), refused if it is not
@@ -96,8 +102,8 @@ def _bind(column: Column[Any], dialect: str) -> Convert | None:
         return _json
     if isinstance(kind, Enum):
         return _enum(frozenset(kind.enums))
-    if isinstance(kind, Numeric) and dialect == "sqlite":
-        return _float
+    if isinstance(kind, Numeric):
+        return _float if dialect == "sqlite" else _decimal
     return None
 
 
@@ -121,9 +127,38 @@ def _placeholder(column: Column[Any], dialect: str) -> str:
     return "%s::jsonb" if isinstance(column.type, JSON) else "%s"
 
 
+def _pg_array(column: Column[Any]) -> tuple[str, str]:
+    """The element type of a PostgreSQL array carrying the column's values, and the cast
+    from it (JSON travels as its text)."""
+    kind = column.type
+    if isinstance(kind, JSON):
+        return "text", "::jsonb"
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz", ""
+    if isinstance(kind, Boolean):
+        return "boolean", ""
+    if isinstance(kind, Numeric):
+        return "numeric", ""
+    if isinstance(kind, Integer):
+        return "bigint", ""
+    return "text", ""
+
+
+def _pg_insert_many(table: Table, columns: Sequence[Column[Any]]) -> str:
+    """One INSERT of many rows on PostgreSQL: one array parameter per column, unnested in
+    order (one statement and one round trip instead of one per row)."""
+    arrays = [_pg_array(c) for c in columns]
+    names = [c.name for c in columns]
+    return (
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"SELECT {', '.join(f'v.{n}{cast}' for n, (_, cast) in zip(names, arrays, strict=True))} "
+        f"FROM unnest({', '.join(f'%b::{kind}[]' for kind, _ in arrays)}) AS v({', '.join(names)})"
+    )
+
+
 def _id_in(dialect: str) -> str:
     """`IN` a list of ids given as one parameter."""
-    return "IN (SELECT value FROM json_each(?))" if dialect == "sqlite" else "= ANY(%s)"
+    return "IN (SELECT value FROM json_each(?))" if dialect == "sqlite" else "= ANY(%b)"
 
 
 @dataclass(frozen=True)
@@ -136,6 +171,7 @@ class _Statements:
     select: str  # one parameter: the ids (a JSON array on SQLite, a list on PostgreSQL)
     deal_of: str  # id, deal_id; the same parameter
     insert: str
+    insert_many: str  # SQLite: `insert` by executemany; PostgreSQL: arrays, one execute
     update: str | None  # every column but the id, then the id
     # A row's parameters for `insert` and `update`; `now` (converted) is the time stamp.
     insert_values: Callable[[Row, Any], tuple[Any, ...]]
@@ -199,6 +235,7 @@ def _statements(table: Table, dialect: Dialect, *, skip: tuple[str, ...] = ()) -
         select=f"SELECT {', '.join(names)} FROM {table.name} WHERE {key} {_id_in(name)}",
         deal_of=f"SELECT id, deal_id FROM {table.name} WHERE id {_id_in(name)}",
         insert=insert,
+        insert_many=insert if name == "sqlite" else _pg_insert_many(table, columns),
         update=update,
         insert_values=_row_function(
             names, binds, {"created_at", "updated_at", "recorded_at"}, id_last=False
@@ -231,7 +268,9 @@ def _backend(dialect: Dialect) -> _Backend:
         backend = _Backend(
             objects={t: _statements(m.__table__, dialect) for t, m in MODELS.items()},
             events=events,
-            insert_event=events.insert + " ON CONFLICT DO NOTHING",
+            insert_event=events.insert_many
+            + " ON CONFLICT DO NOTHING"
+            + ("" if sqlite else " RETURNING dedup_key"),
             derived=(
                 "SELECT id, dedup_key, occurred_at FROM lifecycle_events "
                 f"WHERE dedup_key {_id_in(dialect.name)}"
@@ -283,6 +322,17 @@ class LifecycleApplier:
         cursor = self._cursor()
         try:
             cursor.executemany(statement, params)
+        finally:
+            cursor.close()
+
+    def _insert_many(self, statement: str, params: Sequence[Sequence[Any]]) -> None:
+        """Rows in order: by executemany on SQLite, as arrays of columns on PostgreSQL."""
+        if not params or self._sqlite:
+            self._executemany(statement, params)
+            return
+        cursor = self._cursor()
+        try:
+            cursor.execute(statement, [list(c) for c in zip(*params, strict=True)])
         finally:
             cursor.close()
 
@@ -413,13 +463,8 @@ class LifecycleApplier:
                     if cursor.rowcount == 1:
                         fresh.add(event["dedup_key"])
             else:
-                cursor.executemany(
-                    self._sql.insert_event + " RETURNING dedup_key", params, returning=True
-                )
-                while True:
-                    fresh.update(key for (key,) in cursor.fetchall())
-                    if not cursor.nextset():
-                        break
+                cursor.execute(self._sql.insert_event, [list(c) for c in zip(*params, strict=True)])
+                fresh.update(key for (key,) in cursor.fetchall())
         finally:
             cursor.close()
         return fresh
@@ -499,17 +544,18 @@ class LifecycleApplier:
             rows = self.rows[object_type]
             new_ids, dirty_ids = self.new[object_type], self.dirty[object_type]
             # Every column is written: an absent one is NULL, as its default is (the
-            # exceptions are set in _touch).
+            # exceptions are set in _touch). Updates one by one in id order, as before (on
+            # PostgreSQL in one pipeline), so concurrent writers lock rows in one order.
             make = statements.insert_values
-            self._executemany(statements.insert, [make(rows[i], now) for i in sorted(new_ids)])
+            self._insert_many(statements.insert_many, [make(rows[i], now) for i in sorted(new_ids)])
             if statements.update is not None:
                 make = statements.update_values
                 self._executemany(
                     statements.update, [make(rows[i], now) for i in sorted(dirty_ids - new_ids)]
                 )
         changed = [d for d in derived.values() if d.get("changed")]
-        self._executemany(
-            self._sql.events.insert,
+        self._insert_many(
+            self._sql.events.insert_many,
             [
                 self._sql.events.insert_values(
                     {**d, "object_type": ObjectType.DEAL, "object_id": d["deal_id"]}, now
