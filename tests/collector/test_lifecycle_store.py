@@ -228,3 +228,25 @@ def test_a_naive_time_is_refused_and_nothing_is_stored(engine: Engine) -> None:
 
 def test_a_batch_without_observations_touches_nothing(engine: Engine) -> None:
     assert apply(engine) == 0
+
+
+def test_money_of_mixed_kinds_in_one_batch(engine: Engine) -> None:
+    # One batch: an invoice never paid (amount_paid 0), one paid in part, a payment without
+    # an amount (stored as 0) beside one with an amount; one array per column on PostgreSQL.
+    apply(
+        engine,
+        obs("i1", "invoiced", 0, invoice="I1", amount=Decimal("100.10")),
+        obs("i2", "invoiced", 0, invoice="I2", amount=Decimal("200")),
+        obs("p1", "paid", 1, invoice="I2", payment="P1", amount=Decimal("50.25")),
+        obs("p2", "paid", 2, invoice="I1", payment="P2"),
+    )
+    with engine.connect() as conn:
+        invoices = dict(conn.execute(sa.select(Invoice.id, Invoice.amount_paid)).all())
+        payments = dict(conn.execute(sa.text("SELECT id, amount FROM payments")).all())
+        stages = dict(conn.execute(sa.select(Invoice.id, Invoice.stage)).all())
+    assert invoices == {"I1": Decimal("0"), "I2": Decimal("50.25")}
+    assert {k: Decimal(str(v)) for k, v in payments.items()} == {
+        "P1": Decimal("50.25"),
+        "P2": Decimal("0"),
+    }
+    assert stages == {"I1": "paid", "I2": "invoiced"}
