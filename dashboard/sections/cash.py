@@ -24,6 +24,7 @@ TILES: tuple[tuple[str, str, bool], ...] = (
     ("Billing leakage", "billing_leakage", False),
     ("DSO", "dso", False),
     ("Backlog", "backlog", True),
+    ("Utilization", "utilization", True),
 )
 
 
