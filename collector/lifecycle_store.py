@@ -4,12 +4,21 @@
 A batch of a few thousand spans with a few hundred stage changes costs a dozen statements,
 not a dozen per event, which keeps lifecycle derivation off the ingest critical path.
 
-The statements go through the raw DB-API connection (as the span insert does): prepared
-statements run by the driver's executemany, values converted by a few plain functions per
-column instead of SQLAlchemy's per-parameter processing. The values stored are the ones
-SQLAlchemy stores for the same rows (timestamps as UTC text on SQLite, money as a float
-there, JSON as its text, `null` for a JSON column set to None), so every reader of these
-tables sees what it saw before; tests/collector/test_lifecycle_store.py checks it.
+The statements go through the raw DB-API connection (as the span insert does), with each
+row's parameters made by one generated function per table instead of SQLAlchemy's
+per-parameter processing: on SQLite prepared statements run by the sqlite3 executemany
+(events one by one, so `rowcount` tells which were new); on PostgreSQL one
+`INSERT ... SELECT FROM unnest(<binary arrays>)` per table (events with ON CONFLICT DO
+NOTHING RETURNING the keys that went in) and the updates pipelined in id order. Lookups
+take the ids as one parameter (`json_each` / `= ANY`). A batch with no new event stops
+after the event insert.
+
+The values stored are the ones SQLAlchemy stores for the same rows (timestamps as UTC text
+on SQLite, money as a float there, JSON as its text, the JSON `null` for a JSON column set
+to None), so every reader of these tables sees what it saw before;
+tests/collector/test_lifecycle_store.py checks it. One difference: a redelivered event now
+goes to ON CONFLICT instead of being looked up first, and on PostgreSQL that spends a value
+of the id sequence, so event ids can have gaps.
 """
 
 from __future__ import annotations
