@@ -106,7 +106,7 @@ class ProbeRunner:
                 return Outcome(
                     ProbeStatus.FAIL,
                     observed=f"the previous run is still hanging after {stuck_for:.0f} s",
-                    expected=f"a run within {limit:.0f} s",
+                    expected=f"a run within {limit:g} s",
                     detail={"error_class": "timeout", "timeout_s": limit},
                 )
             self._hung.pop(probe.name, None)
@@ -119,8 +119,8 @@ class ProbeRunner:
             logger.warning("probe %s timed out after %.0f s", probe.name, limit)
             return Outcome(
                 ProbeStatus.FAIL,
-                observed=f"timed out after {limit:.0f} s",
-                expected=f"a run within {limit:.0f} s",
+                observed=f"timed out after {limit:g} s",
+                expected=f"a run within {limit:g} s",
                 detail={"error_class": "timeout", "timeout_s": limit},
             )
         if call.error is not None:

@@ -248,3 +248,64 @@ def test_two_serve_processes_on_one_postgresql_run_each_probe_once_per_tick(
     finally:
         engine.dispose()
     assert runners, "the runs say which process ran them"
+
+
+def test_a_hanging_probe_is_a_failed_result_while_the_other_probes_keep_their_ticks(
+    engine: Engine,
+) -> None:
+    """Probes scheduled as `serve` schedules them (`probe.<name>` jobs through the runner):
+    one hangs; it is stored as failed "timed out" and the other keeps running every tick."""
+    from opentelemetry.trace import NoOpTracer
+    from sqlalchemy.orm import Session
+
+    from probes.base import Outcome, ProbeContext
+    from probes.runner import ProbeRunner
+    from store.monitoring import ProbeResult
+    from store.states import ProbeKind, ProbeStatus
+
+    release = threading.Event()
+
+    class Probe:
+        kind = ProbeKind.RECONCILIATION
+        system = None
+        flow = None
+        description = "test"
+
+        def __init__(self, name: str, hang: bool) -> None:
+            self.name, self._hang = name, hang
+
+        def run(self, ctx: ProbeContext) -> Outcome:
+            if self._hang:
+                release.wait(30)
+            return Outcome(ProbeStatus.OK, observed="fine")
+
+    runner = ProbeRunner(
+        engine,
+        ProbeContext(engine, {}, lambda: dt.datetime.now(dt.UTC)),
+        NoOpTracer(),
+        timeout=dt.timedelta(seconds=0.5),
+    )
+    probes = [Probe("reconcile.hangs", True), Probe("reconcile.fine", False)]
+    scheduler = Scheduler(
+        engine,
+        [
+            ScheduledJob(f"probe.{p.name}", EVERY, lambda p=p: runner.run(p), EVERY * 5)
+            for p in probes
+        ],
+    )
+    scheduler.start()
+    try:
+        time.sleep(4.6)
+    finally:
+        release.set()
+        scheduler.stop()
+
+    with Session(engine) as session:
+        results = list(session.scalars(select(ProbeResult).order_by(ProbeResult.id)))
+    hung = [r for r in results if r.probe == "reconcile.hangs"]
+    fine = [r for r in results if r.probe == "reconcile.fine"]
+    assert hung and all(r.status is ProbeStatus.FAIL for r in hung)
+    assert (hung[0].observed or "").startswith("timed out after")
+    assert len(fine) >= 3 and all(r.status is ProbeStatus.OK for r in fine)
+    ticks = [r.scheduled_for for r in runs(engine, "probe.reconcile.fine")]
+    assert ticks == [ticks[0] + i * EVERY for i in range(len(ticks))]
