@@ -189,9 +189,10 @@ def test_a_webhook_source_of_the_sandbox_that_stops_is_reported(
         assert sending.status is ProbeStatus.OK, sending.observed
 
         subscribe("psa", None)
-        time.sleep(3.5)
         deliver(4)
-        silent = probe.run(wall)
+        # Four seconds on, with the CRM still sending: the PSA's 3 s cadence has lapsed.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+        silent = probe.run(ProbeContext(firm.engine, ctx.apis, lambda: later))
     finally:
         subscribe("psa", None)
         subscribe("crm", None)
@@ -199,6 +200,8 @@ def test_a_webhook_source_of_the_sandbox_that_stops_is_reported(
         thread.join(timeout=20)
     assert silent.status is ProbeStatus.FAIL
     assert [(f.kind, f.object_id) for f in silent.findings] == [("webhook_silent", "/sandbox/psa")]
+    last = silent.detail["last_received"]
+    assert last["/sandbox/crm"] > last["/sandbox/psa"], "the CRM went on after the PSA stopped"
 
 
 def test_a_tls_certificate_about_to_expire_warns(firm: Firm, tmp_path: Path) -> None:
