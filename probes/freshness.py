@@ -41,6 +41,10 @@ def _age(now: dt.datetime, last: dt.datetime | None) -> str:
     return f"{minutes:.0f} min ago" if minutes < 120 else f"{minutes / 60:.1f} h ago"
 
 
+def _span(length: dt.timedelta) -> str:
+    return f"{length.days} d" if length >= dt.timedelta(days=1) else f"{length}"
+
+
 def _silence_text(
     finding: Finding, what: str, last: Mapping[str, dt.datetime | None], now: dt.datetime
 ) -> str:
@@ -106,7 +110,7 @@ class FlowFreshnessProbe:
         observed = (
             "; ".join(_silence_text(f, "last synced", last, now) for f in findings)
             if findings
-            else f"{len(last)} flow(s) syncing"
+            else f"{len(last)} flow(s) synced within {_span(lookback)}"
         )
         return Outcome(
             outcome.status,
