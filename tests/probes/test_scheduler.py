@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,13 @@ def pg_url(postgres_lane: PostgresLane | None) -> Iterator[str]:
     engine.dispose()
     yield url.render_as_string(hide_password=False)
     postgres_lane.drop_schema(schema)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the scheduler did not get there in time"
+        time.sleep(0.05)
 
 
 def runs(engine: Engine, job: str) -> list[JobRun]:
@@ -98,9 +105,13 @@ def test_a_hanging_job_times_out_while_the_others_keep_their_schedule(engine: En
             ScheduledJob("raises", EVERY, broken, dt.timedelta(seconds=5)),
         ],
     )
+
+    def finished(job: str) -> int:
+        return sum(r.status is not JobRunStatus.RUNNING for r in runs(engine, job))
+
     scheduler.start()
     try:
-        time.sleep(4.6)
+        wait_until(lambda: len(steady) >= 4 and finished("hangs") >= 3 and finished("raises") >= 3)
     finally:
         release.set()
         scheduler.stop()
@@ -160,19 +171,22 @@ def test_a_run_missed_while_down_runs_once_at_start_within_the_grace(engine: Eng
                 )
             )
 
-    def restart() -> None:
+    def restart(until: Callable[[], bool]) -> None:
         scheduler = Scheduler(engine, [hourly], misfire_grace=grace)
         scheduler.start()
-        time.sleep(2)
-        scheduler.stop()
+        try:
+            wait_until(until, seconds=10)
+        finally:
+            scheduler.stop()
 
     now = dt.datetime.now(dt.UTC)
     stop_with_next_run(now - dt.timedelta(minutes=2))
-    restart()
+    restart(lambda: bool(ran))
     assert ran == [1], "a miss within the grace runs once, coalesced"
 
     stop_with_next_run(now - dt.timedelta(minutes=30))
-    restart()
+    began = time.monotonic()
+    restart(lambda: time.monotonic() - began > 2)  # long enough for a due job to start
     assert ran == [1], "a miss older than the grace is skipped"
     assert len(runs(engine, "hourly")) == 1
 
@@ -293,9 +307,16 @@ def test_a_hanging_probe_is_a_failed_result_while_the_other_probes_keep_their_ti
             for p in probes
         ],
     )
+
+    def stored(probe: str) -> int:
+        with Session(engine) as session:
+            return len(
+                session.scalars(select(ProbeResult.id).where(ProbeResult.probe == probe)).all()
+            )
+
     scheduler.start()
     try:
-        time.sleep(4.6)
+        wait_until(lambda: stored("reconcile.fine") >= 4 and stored("reconcile.hangs") >= 2)
     finally:
         release.set()
         scheduler.stop()
