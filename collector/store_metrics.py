@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator
 
@@ -135,11 +134,7 @@ def _job_families(conn: Connection) -> Iterator[GaugeMetricFamily]:
         .where(JobRun.status == JobRunStatus.OK)
         .group_by(JobRun.job)
     ):
-        if finished is not None:
-            if isinstance(finished, str):  # SQLite returns an aggregate of timestamps as text
-                finished = dt.datetime.fromisoformat(finished)
-            if finished.tzinfo is None:
-                finished = finished.replace(tzinfo=dt.UTC)
+        if finished is not None:  # max() keeps the column's UTCDateTime: aware on both
             last_ok.add_metric([job], finished.timestamp())
     latest = select(func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
     last_status = GaugeMetricFamily(

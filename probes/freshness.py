@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -23,15 +22,6 @@ from store.telemetry import LifecycleEvent
 
 LOOKBACK = dt.timedelta(days=7)
 CE_PREFIX = "ce:"  # lifecycle events from CloudEvents carry dedup_key "ce:<source>:<id>"
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite returns an aggregate of timestamps as text
-        value = dt.datetime.fromisoformat(value)
-    moment: dt.datetime = value
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _age(now: dt.datetime, last: dt.datetime | None) -> str:
@@ -100,7 +90,7 @@ class FlowFreshnessProbe:
                 .where(SyncAttempt.outcome == AttemptOutcome.SUCCEEDED)
                 .group_by(SyncMessage.flow)
             ).all()
-        last: dict[str, dt.datetime | None] = {flow: _aware(at) for flow, at in rows}
+        last: dict[str, dt.datetime | None] = {flow: at for flow, at in rows}
         findings = _silences("flow_silent", last, self._expected, now)
         detail = {
             "last_success": {f: at.isoformat() if at else None for f, at in sorted(last.items())},
@@ -142,7 +132,7 @@ class WebhookFreshnessProbe:
                         LifecycleEvent.dedup_key.like(f"{CE_PREFIX}{source}:%")
                     )
                 ).scalar()
-                last[source] = _aware(at)
+                last[source] = at
         findings = _silences("webhook_silent", last, self._expected, now)
         detail = {
             "last_received": {s: at.isoformat() if at else None for s, at in sorted(last.items())}
@@ -182,7 +172,7 @@ class OutboxStallProbe:
                 .where(SyncMessage.next_attempt_at < cutoff)
                 .where((SyncMessage.locked_until.is_(None)) | (SyncMessage.locked_until < now))
             ).one()
-        oldest_at = _aware(oldest)
+        oldest_at: dt.datetime | None = oldest  # max/min keep UTCDateTime
         lag_s = (now - oldest_at).total_seconds() if oldest_at else 0.0
         if not count:
             return Outcome(

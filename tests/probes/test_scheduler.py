@@ -238,7 +238,16 @@ def test_two_serve_processes_on_one_postgresql_run_each_probe_once_per_tick(
                     pass
                 assert time.monotonic() < deadline, "serve did not come up"
                 time.sleep(0.2)
-        time.sleep(6)
+        watch = make_engine(pg_url)
+        try:
+            wait_until(
+                lambda: all(
+                    len(runs(watch, job)) >= 5
+                    for job in ("probe.freshness.outbox", "probe.freshness.flows")
+                )
+            )
+        finally:
+            watch.dispose()
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
