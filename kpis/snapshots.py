@@ -8,9 +8,8 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, func, select
 
 from kpis.compute import compute_from_tables
 from kpis.facts import build_facts
@@ -23,6 +22,7 @@ from kpis.frames import (
     load_store_frames,
 )
 from kpis.incremental import SplitFacts, horizon_seconds
+from kpis.snapshot_rows import SnapshotWriter
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import windows_from
@@ -30,9 +30,6 @@ from store.monitoring import KpiSnapshot
 from throughline.config import Settings
 
 logger = logging.getLogger(__name__)
-
-MEMBERS_KEPT = 50
-"""Members stored with a snapshot; the API lists all of them by recomputing."""
 
 
 @dataclass(frozen=True)
@@ -45,35 +42,15 @@ class RefreshReport:
     seconds: float
 
 
-def snapshot_rows(values: list[KpiValue], as_of: dt.datetime) -> list[dict[str, Any]]:
-    rows = []
-    for v in values:
-        meta = v.metadata()
-        meta["members"] = v.member_ids(MEMBERS_KEPT)
-        meta["members_truncated"] = v.member_count > MEMBERS_KEPT
-        rows.append(
-            {
-                "kpi": v.kpi,
-                "window": v.window,
-                "dimension": v.dimension,
-                "dimension_value": v.dimension_value[:128],
-                "as_of": as_of,
-                "value": v.value,
-                "unit": v.unit,
-                "member_count": v.member_count,
-                "meta": meta,
-            }
-        )
-    return rows
-
-
-def write_snapshots(engine: Engine, values: list[KpiValue], as_of: dt.datetime) -> None:
+def write_snapshots(
+    engine: Engine,
+    values: list[KpiValue],
+    as_of: dt.datetime,
+    writer: SnapshotWriter | None = None,
+) -> None:
     """Store the values as of `as_of`, replacing any stored for the same moment."""
-    rows = snapshot_rows(values, as_of)
     with engine.begin() as conn:
-        conn.execute(delete(KpiSnapshot).where(KpiSnapshot.as_of == as_of))
-        if rows:
-            conn.execute(insert(KpiSnapshot), rows)
+        (writer or SnapshotWriter()).write(conn, values, as_of)
 
 
 class KpiRefresher:
@@ -88,6 +65,7 @@ class KpiRefresher:
         self._split: SplitFacts | None = None
         self._events_seen = 0
         self._horizon = horizon_seconds(windows_from(settings.kpis))
+        self._writer = SnapshotWriter()
 
     @property
     def split(self) -> SplitFacts | None:
@@ -133,7 +111,7 @@ class KpiRefresher:
     def refresh(self, now: dt.datetime) -> RefreshReport:
         started = time.perf_counter()
         values, mode, read = self.compute(now)
-        write_snapshots(self._engine, values, now)
+        write_snapshots(self._engine, values, now, self._writer)
         report = RefreshReport(now, mode, read, len(values), time.perf_counter() - started)
         logger.info(
             "kpi refresh (%s): %d deals read, %d values in %.2fs",
