@@ -6,7 +6,7 @@ import numpy as np
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
-from kpis.slicing import at_or_before, in_window, p50_p90, total
+from kpis.slicing import Slices, at_or_before, in_window
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -21,55 +21,44 @@ def compute_activation(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     activated = deals.where(~np.isnan(won_at) & ~np.isnan(activated_at))
     for window in ctx.windows:
         rows = activated.where(in_window(activated["activated_at"], ctx.now, window.seconds))
-        for dim, dv, group in rows.slices(ctx.dimensions):
-            latency = group["activated_at"] - group["closed_won_at"]
-            p50, p90 = p50_p90(latency)
-            members = group.members()
+        slices = Slices(rows, ctx.dimensions)
+        latency = slices.entries(rows["activated_at"] - rows["closed_won_at"])
+        p50, p90 = slices.percentiles(latency, (0.5, 0.9))
+        for k, (s, count) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
+            members = slices.members(k)
             out += [
-                ctx.value(
-                    "activation_latency_p50",
-                    window.label,
-                    (dim, dv),
-                    p50,
-                    members,
-                ),
-                ctx.value(
-                    "activation_latency_p90",
-                    window.label,
-                    (dim, dv),
-                    p90,
-                    members,
-                ),
-                ctx.value("activation_latency_count", window.label, (dim, dv), len(group), members),
+                ctx.value("activation_latency_p50", window.label, s, p50[k], members),
+                ctx.value("activation_latency_p90", window.label, s, p90[k], members),
+                ctx.value("activation_latency_count", window.label, s, count, members),
             ]
 
     won = at_or_before(won_at, ctx.now)
     not_yet = ~at_or_before(activated_at, ctx.now)
     pending = deals.where(won & not_yet)
-    for dim, dv, group in pending.slices(ctx.dimensions):
-        s = (dim, dv)
-        ids, amount = group.members(), group["amount_rc"]
+    slices = Slices(pending, ctx.dimensions)
+    amount = slices.entries(pending["amount_rc"]).astype("float64")
+    age = (ctx.now - slices.entries(pending["closed_won_at"])) / DAY
+    buckets = []
+    for bucket, low, high in AGE_BUCKETS:
+        inside = ((age > low) | (low == 0)) & (age <= high)
+        counts = slices.count(inside).tolist()
+        values = slices.sum(np.where(inside, amount, 0.0)).tolist()
+        buckets.append((bucket, inside, counts, values))
+    totals = slices.sum(amount).tolist()
+    for k, (s, count) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
+        ids = slices.members(k)
         out += [
-            ctx.value("activation_pending_count", POINT_IN_TIME, s, len(group), ids),
-            ctx.value("activation_pending_value", POINT_IN_TIME, s, total(amount), ids),
+            ctx.value("activation_pending_count", POINT_IN_TIME, s, count, ids),
+            ctx.value("activation_pending_value", POINT_IN_TIME, s, totals[k], ids),
         ]
-        age = (ctx.now - group["closed_won_at"]) / DAY
-        for bucket, low, high in AGE_BUCKETS:
-            inside = ((age > low) | (low == 0)) & (age <= high)
+        for bucket, inside, counts, values in buckets:
+            members = slices.members(k, inside)
             out += [
                 ctx.value(
-                    f"activation_pending_count_{bucket}",
-                    POINT_IN_TIME,
-                    s,
-                    int(inside.sum()),
-                    group.members(inside),
+                    f"activation_pending_count_{bucket}", POINT_IN_TIME, s, counts[k], members
                 ),
                 ctx.value(
-                    f"activation_pending_value_{bucket}",
-                    POINT_IN_TIME,
-                    s,
-                    total(amount[inside]),
-                    group.members(inside),
+                    f"activation_pending_value_{bucket}", POINT_IN_TIME, s, values[k], members
                 ),
             ]
     return out

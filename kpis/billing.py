@@ -6,7 +6,7 @@ import numpy as np
 
 from kpis.context import KpiContext
 from kpis.definitions import AGE_BUCKETS
-from kpis.slicing import Array, at_or_before, in_window, p50_p90, ratio, total
+from kpis.slicing import Array, Slices, at_or_before, in_window, ratio
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -24,20 +24,24 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     uninvoiced: Array = ~at_or_before(billable["invoiced_at"], now)
 
     wip = billable.where(at_or_before(billable["approved_at"], now) & uninvoiced)
-    for dim, dv, group in wip.slices(ctx.dimensions):
-        s = (dim, dv)
-        ids, amount = group.members(), group["amount_rc"]
-        out.append(ctx.value("unbilled_wip", POINT_IN_TIME, s, total(amount), ids))
-        age = (now - group["approved_at"]) / DAY
-        for bucket, low, high in AGE_BUCKETS:
-            inside = ((age > low) | (low == 0)) & (age <= high)
+    slices = Slices(wip, ctx.dimensions)
+    amount = slices.entries(wip["amount_rc"]).astype("float64")
+    age = (now - slices.entries(wip["approved_at"])) / DAY
+    buckets = []
+    for bucket, low, high in AGE_BUCKETS:
+        inside = ((age > low) | (low == 0)) & (age <= high)
+        buckets.append((bucket, inside, slices.sum(np.where(inside, amount, 0.0)).tolist()))
+    totals = slices.sum(amount).tolist()
+    for k, s in enumerate(slices.keys):
+        out.append(ctx.value("unbilled_wip", POINT_IN_TIME, s, totals[k], slices.members(k)))
+        for bucket, inside, values in buckets:
             out.append(
                 ctx.value(
                     f"unbilled_wip_{bucket}",
                     POINT_IN_TIME,
                     s,
-                    total(amount[inside]),
-                    group.members(inside),
+                    values[k],
+                    slices.members(k, inside),
                 )
             )
 
@@ -57,46 +61,46 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     for window in ctx.windows:
         w = window.label
         approved = billable.where(in_window(billable["approved_at"], now, window.seconds))
-        for dim, dv, group in approved.slices(ctx.dimensions):
-            s = (dim, dv)
-            by_overdue = leak_uninvoiced[group.positions]
-            by_under = leak_under[group.positions]
-            leaking = group.members((by_overdue > 0) | (by_under > 0))
-            value = round(total(group["amount_rc"]), 2)
-            lost = round(total(by_overdue), 2) + round(total(by_under), 2)
+        slices = Slices(approved, ctx.dimensions)
+        by_overdue = leak_uninvoiced[slices.positions]
+        by_under = leak_under[slices.positions]
+        leaking = (by_overdue > 0) | (by_under > 0)
+        amounts = slices.sum(slices.entries(approved["amount_rc"])).tolist()
+        overdue_sums = slices.sum(by_overdue).tolist()
+        under_sums = slices.sum(by_under).tolist()
+        for k, s in enumerate(slices.keys):
+            members = slices.members(k, leaking)
+            value = round(amounts[k], 2)
+            lost = round(overdue_sums[k], 2) + round(under_sums[k], 2)
             out += [
-                ctx.value("billing_leakage", w, s, lost, leaking, billable_value=value),
-                ctx.value("billing_leakage_uninvoiced", w, s, total(by_overdue), leaking),
-                ctx.value("billing_leakage_underbilled", w, s, total(by_under), leaking),
+                ctx.value("billing_leakage", w, s, lost, members, billable_value=value),
+                ctx.value("billing_leakage_uninvoiced", w, s, overdue_sums[k], members),
+                ctx.value("billing_leakage_underbilled", w, s, under_sums[k], members),
                 ctx.value(
                     "billing_leakage_share",
                     w,
                     s,
                     ratio(lost, value),
-                    leaking,
+                    members,
                     leakage=lost,
                     billable_value=value,
                 ),
             ]
 
         done = invoiced.where(in_window(invoiced["invoiced_at"], now, window.seconds))
-        for dim, dv, group in done.slices(ctx.dimensions):
-            days = (group["invoiced_at"] - group["approved_at"]) / DAY
-            p50, p90 = p50_p90(days)
+        slices = Slices(done, ctx.dimensions)
+        days = slices.entries((done["invoiced_at"] - done["approved_at"]) / DAY)
+        p50, p90 = slices.percentiles(days, (0.5, 0.9))
+        for k, s in enumerate(slices.keys):
+            members = slices.members(k)
             out += [
-                ctx.value("time_to_invoice_p50", w, (dim, dv), p50, group.members()),
-                ctx.value("time_to_invoice_p90", w, (dim, dv), p90, group.members()),
+                ctx.value("time_to_invoice_p50", w, s, p50[k], members),
+                ctx.value("time_to_invoice_p90", w, s, p90[k], members),
             ]
 
         worked = hours.where(in_window(hours["approved_at"], now, window.seconds))
-        for dim, dv, group in worked.slices(ctx.dimensions):
-            out.append(
-                ctx.value(
-                    "billable_hours",
-                    w,
-                    (dim, dv),
-                    total(group["quantity"]),
-                    group.members(),
-                )
-            )
+        slices = Slices(worked, ctx.dimensions)
+        quantity = slices.sum(slices.entries(worked["quantity"])).tolist()
+        for k, s in enumerate(slices.keys):
+            out.append(ctx.value("billable_hours", w, s, quantity[k], slices.members(k)))
     return out

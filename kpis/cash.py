@@ -6,7 +6,7 @@ import numpy as np
 
 from kpis.context import KpiContext
 from kpis.parts import Parts, combine, part, put, slices_of
-from kpis.slicing import NO_MEMBERS, Rows, at_or_before, in_window, p50_p90, ratio, total
+from kpis.slicing import NO_MEMBERS, Rows, Slices, at_or_before, in_window, ratio
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -25,28 +25,15 @@ def open_ar_parts(invoices: Rows, now: float, dimensions: tuple[str, ...]) -> Pa
     recent_rc = np.where(
         in_window(live["issued_at"], now, DSO_DAYS * DAY), live["amount_rc"].astype("float64"), 0.0
     )
-    size = len(invoices.table.columns["id"])
-    open_all, recent_all = np.zeros(size), np.zeros(size)
-    open_all[live.positions] = open_rc
-    recent_all[live.positions] = recent_rc
-    for dim, dv, group in live.slices(dimensions):
-        opened = open_all[group.positions]
-        put(
-            parts,
-            ("open_ar", dim, dv),
-            total(opened),
-            len(group),
-            group.members(opened > 0),
-            "invoices",
-        )
-        put(
-            parts,
-            ("revenue_90d", dim, dv),
-            total(recent_all[group.positions]),
-            len(group),
-            NO_MEMBERS,
-            "invoices",
-        )
+    slices = Slices(live, dimensions)
+    opened = slices.entries(open_rc)
+    is_open = opened > 0
+    open_sums = slices.sum(opened).tolist()
+    recent_sums = slices.sum(slices.entries(recent_rc)).tolist()
+    for k, ((dim, dv), rows) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
+        members = slices.members(k, is_open)
+        put(parts, ("open_ar", dim, dv), open_sums[k], rows, members, "invoices")
+        put(parts, ("revenue_90d", dim, dv), recent_sums[k], rows, NO_MEMBERS, "invoices")
     return parts
 
 
@@ -87,19 +74,23 @@ def compute_cash(
     for window in ctx.windows:
         w = window.label
         cashed = items.where(in_window(items["paid_at"], now, window.seconds))
-        for dim, dv, group in cashed.slices(ctx.dimensions):
-            days = (group["paid_at"] - group["approved_at"]) / DAY
-            p50, p90 = p50_p90(days)
+        slices = Slices(cashed, ctx.dimensions)
+        days = slices.entries((cashed["paid_at"] - cashed["approved_at"]) / DAY)
+        p50, p90 = slices.percentiles(days, (0.5, 0.9))
+        for k, s in enumerate(slices.keys):
+            members = slices.members(k)
             out += [
-                ctx.value("cash_conversion_p50", w, (dim, dv), p50, group.members()),
-                ctx.value("cash_conversion_p90", w, (dim, dv), p90, group.members()),
+                ctx.value("cash_conversion_p50", w, s, p50[k], members),
+                ctx.value("cash_conversion_p90", w, s, p90[k], members),
             ]
         first = deals.where(in_window(deals["first_cash_at"], now, window.seconds))
-        for dim, dv, group in first.slices(ctx.dimensions):
-            days = (group["first_cash_at"] - group["closed_won_at"]) / DAY
-            p50, p90 = p50_p90(days)
+        slices = Slices(first, ctx.dimensions)
+        days = slices.entries((first["first_cash_at"] - first["closed_won_at"]) / DAY)
+        p50, p90 = slices.percentiles(days, (0.5, 0.9))
+        for k, s in enumerate(slices.keys):
+            members = slices.members(k)
             out += [
-                ctx.value("deal_cash_conversion_p50", w, (dim, dv), p50, group.members()),
-                ctx.value("deal_cash_conversion_p90", w, (dim, dv), p90, group.members()),
+                ctx.value("deal_cash_conversion_p50", w, s, p50[k], members),
+                ctx.value("deal_cash_conversion_p90", w, s, p90[k], members),
             ]
     return out

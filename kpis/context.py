@@ -42,9 +42,9 @@ class KpiContext:
         members: Members | Sequence[str] = (),
         **meta: Any,
     ) -> KpiValue:
-        definition = DEFINITIONS[kpi]
-        money = definition.unit == MONEY
-        unit = self.currency if money else definition.unit
-        if value is not None and money:
-            value = cents(value)
+        unit = DEFINITIONS[kpi].unit
+        if unit == MONEY:
+            unit = self.settings.kpis.reporting_currency
+            if value is not None:
+                value = cents(value)
         return KpiValue(kpi, window, slice_[0], slice_[1], value, unit, members, meta)

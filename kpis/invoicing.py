@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kpis.context import KpiContext
-from kpis.slicing import Array, Rows, in_window, ratio
+from kpis.slicing import Array, Rows, Slices, in_window, ratio
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from throughline.config import StageSla
@@ -40,41 +40,42 @@ def compute_invoicing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     deadline_all = invoices["issued_at"] + posting_sla_seconds(invoices, ctx.settings.slas)
     table_deadline = np.full(len(tables.invoices.columns["id"]), np.nan)
     table_deadline[invoices.positions] = deadline_all
+    table_posted = tables.invoices.columns["posted_at"].astype("float64")
     for window in ctx.windows:
         issued = invoices.where(in_window(invoices["issued_at"], ctx.now, window.seconds))
-        for dim, dv, group in issued.slices(ctx.dimensions):
-            flagged = group["has_exception"].astype(bool)
-            exceptions = int(flagged.sum())
-            ids = group.members()
+        slices = Slices(issued, ctx.dimensions)
+        flagged = slices.entries(issued["has_exception"].astype(bool))
+        exceptions = slices.count(flagged).tolist()
+        deadline = table_deadline[slices.positions]
+        with np.errstate(invalid="ignore"):
+            due = deadline <= ctx.now
+            on_time = table_posted[slices.positions] <= deadline
+        due_counts = slices.count(due).tolist()
+        on_time_counts = slices.count(due & on_time).tolist()
+        late = due & ~on_time
+        for k, (s, count) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
             out.append(
                 ctx.value(
                     "invoice_exception_rate",
                     window.label,
-                    (dim, dv),
-                    ratio(exceptions, len(group)),
-                    ids,
-                    numerator=exceptions,
-                    denominator=len(group),
-                    exception_invoices=group.members(flagged).head(MEMBERS_LISTED),
+                    s,
+                    ratio(exceptions[k], count),
+                    slices.members(k),
+                    numerator=exceptions[k],
+                    denominator=count,
+                    exception_invoices=slices.members(k, flagged).head(MEMBERS_LISTED),
                 )
             )
-            deadline = table_deadline[group.positions]
-            with np.errstate(invalid="ignore"):
-                due_mask = deadline <= ctx.now
-                posted = group["posted_at"].astype("float64")
-                on_time = (posted <= deadline)[due_mask]
-            due_ids = group.members(due_mask)
-            late = group.where(due_mask).members(~on_time)
             out.append(
                 ctx.value(
                     "posting_success_rate",
                     window.label,
-                    (dim, dv),
-                    ratio(int(on_time.sum()), len(due_ids)),
-                    due_ids,
-                    numerator=int(on_time.sum()),
-                    denominator=len(due_ids),
-                    late_or_unposted=late.head(MEMBERS_LISTED),
+                    s,
+                    ratio(on_time_counts[k], due_counts[k]),
+                    slices.members(k, due),
+                    numerator=on_time_counts[k],
+                    denominator=due_counts[k],
+                    late_or_unposted=slices.members(k, late).head(MEMBERS_LISTED),
                 )
             )
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pandas as pd
@@ -26,5 +27,8 @@ def to_reporting(amounts: pd.Series, currencies: pd.Series, settings: KpiSetting
 
 def cents(value: float) -> float:
     """Money rounded to the cent, the precision every money KPI is reported in (never
-    -0.0: a sum that came down to nothing by subtraction is 0)."""
+    -0.0: a sum that came down to nothing by subtraction is 0). Rounds as `np.round`
+    does (x 100, half to even, / 100), in plain Python where the value is finite."""
+    if math.isfinite(value):
+        return round(value * 100.0) / 100.0 + 0.0
     return float(np.round(value, 2)) + 0.0

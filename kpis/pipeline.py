@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from kpis.context import KpiContext
 from kpis.parts import Parts, combine, part, put, slices_of
-from kpis.slicing import NO_MEMBERS, Rows, at_or_before, in_window, ratio, total
+from kpis.slicing import NO_MEMBERS, Rows, Slices, at_or_before, in_window, ratio
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -42,22 +42,20 @@ def pipeline_parts(
     rows `invoices` of the same tables."""
     parts: Parts = {}
     staged = deals.where(deals["staged"].astype(bool))
-    codes = [(s.value, tables.vocabulary.code("stage", s.value)) for s in DealStage]
-    for dim, dv, group in staged.slices(dimensions):
-        stage, amount = group["stage_code"], group["amount_rc"]
-        put(parts, ("funnel", dim, dv), 0.0, len(group), NO_MEMBERS, "deals")
-        for name, code in codes:
-            at = stage == code
-            count = int(at.sum())
-            if count:
-                put(
-                    parts,
-                    (f"funnel:{name}", dim, dv),
-                    total(amount[at]),
-                    count,
-                    group.members(at),
-                    "deals",
-                )
+    slices = Slices(staged, dimensions)
+    stage = slices.entries(staged["stage_code"])
+    amount = slices.entries(staged["amount_rc"]).astype("float64")
+    stages = []
+    for s in DealStage:
+        at = stage == tables.vocabulary.code("stage", s.value)
+        counts = slices.count(at).tolist()
+        stages.append((s.value, at, counts, slices.sum(np.where(at, amount, 0.0)).tolist()))
+    for k, ((dim, dv), rows) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
+        put(parts, ("funnel", dim, dv), 0.0, rows, NO_MEMBERS, "deals")
+        for name, at, counts, sums in stages:
+            if counts[k]:
+                key = (f"funnel:{name}", dim, dv)
+                put(parts, key, sums[k], counts[k], slices.members(k, at), "deals")
 
     inv = tables.invoices.columns
     issued = inv["issued_at"].astype("float64")
@@ -69,17 +67,16 @@ def pipeline_parts(
     )
     contracted = tables.deals.columns["contracted_rc"].astype("float64")
     backlog = np.clip(contracted - invoiced, 0.0, None)
-    for dim, dv, group in deals.where(deals["has_contract"].astype(bool)).slices(dimensions):
-        left = backlog[group.positions]
-        put(parts, ("backlog", dim, dv), total(left), len(group), group.members(left > 0), "deals")
-        put(
-            parts,
-            ("backlog_recent", dim, dv),
-            total(recent[group.positions]),
-            len(group),
-            NO_MEMBERS,
-            "deals",
-        )
+    contracted_rows = deals.where(deals["has_contract"].astype(bool))
+    slices = Slices(contracted_rows, dimensions)
+    left = backlog[slices.positions]
+    positive = left > 0
+    left_sums = slices.sum(left).tolist()
+    recent_sums = slices.sum(recent[slices.positions]).tolist()
+    for k, ((dim, dv), rows) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
+        members = slices.members(k, positive)
+        put(parts, ("backlog", dim, dv), left_sums[k], rows, members, "deals")
+        put(parts, ("backlog_recent", dim, dv), recent_sums[k], rows, NO_MEMBERS, "deals")
     return parts
 
 

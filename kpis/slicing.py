@@ -235,6 +235,94 @@ class Rows:
                 )
 
 
+class Slices:
+    """Rows cut into every slice at once: `all`, then each value present of each dimension
+    (in code order, as `Rows.slices` yields them). The rows of all slices are laid out one
+    slice after the other (`entries`), so a count, sum or percentile for every slice costs
+    a few numpy calls, not a few per slice."""
+
+    def __init__(self, rows: Rows, dimensions: Sequence[str]) -> None:
+        table, size = rows.table, len(rows)
+        layers = [np.zeros(size, dtype=np.intp)]
+        keys: list[tuple[str, str]] = [(ALL, ALL)]
+        for dimension in dimensions if size else ():
+            if dimension not in table.codes:
+                continue
+            codes = table.codes[dimension][rows.positions]
+            labels = table.labels[dimension]
+            present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+            slice_of = np.full(len(present) and int(present[-1]) + 1, -1, dtype=np.intp)
+            slice_of[present] = np.arange(len(keys), len(keys) + len(present))
+            layers.append(slice_of[codes])
+            keys += [(dimension, str(labels[c])) for c in present.tolist()]
+        slice_ids = np.concatenate(layers)
+        # Few slices: 16-bit ids let numpy's stable sort run as a radix sort.
+        narrow = slice_ids.astype(np.int16) if len(keys) < 2**15 else slice_ids
+        order = np.argsort(narrow, kind="stable")
+        self.keys = keys
+        self.rows = rows
+        self.row = np.tile(np.arange(size, dtype=np.intp), len(layers))[order]
+        """per entry, its row (an index into `rows`)"""
+        self.slice = slice_ids[order]
+        """per entry, its slice (an index into `keys`)"""
+        self.counts = np.bincount(self.slice, minlength=len(keys))
+        bounds = np.concatenate([[0], np.cumsum(self.counts)])
+        self.bounds: list[int] = bounds.tolist()
+        self.positions = rows.positions[self.row]
+        """per entry, its position in the table"""
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def entries(self, values: Array) -> Array:
+        """Per-row `values` (aligned with `rows`) laid out per entry."""
+        return np.asarray(values)[self.row]
+
+    def count(self, mask: Array) -> npt.NDArray[np.intp]:
+        """Per slice, the rows where `mask` (per entry) holds."""
+        return np.bincount(self.slice[mask], minlength=len(self.keys))
+
+    def sum(self, values: Array) -> npt.NDArray[np.float64]:
+        """Per slice, the sum of `values` (per entry), NaN left out."""
+        weights = np.nan_to_num(np.asarray(values, dtype="float64"))
+        return np.asarray(
+            np.bincount(self.slice, weights=weights, minlength=len(self.keys)), dtype=np.float64
+        )
+
+    def members(self, k: int, mask: Array | None = None, column: str = "id") -> Members:
+        """The ids of slice `k` (of its rows where `mask`, per entry, holds)."""
+        start, end = self.bounds[k], self.bounds[k + 1]
+        positions = self.positions[start:end]
+        if mask is not None:
+            positions = positions[mask[start:end]]
+        return Members(self.rows.table.columns[column], positions)
+
+    def percentiles(self, values: Array, qs: Sequence[float]) -> list[list[float | None]]:
+        """Per q, per slice, the q-th quantile of `values` (per entry, NaN left out), with
+        linear interpolation computed as numpy's `percentile` computes it."""
+        data = np.asarray(values, dtype="float64")
+        valid = np.bincount(self.slice[~np.isnan(data)], minlength=len(self.keys))
+        if not valid.any():
+            return [[None] * len(self.keys) for _ in qs]
+        ordered = data[np.lexsort((data, self.slice))]  # NaN last within each slice
+        start = np.asarray(self.bounds[:-1], dtype=np.intp)
+        found = (valid > 0).tolist()
+        last = np.maximum(valid - 1, 0)
+        out: list[list[float | None]] = []
+        for q in qs:
+            virtual = last * q
+            below = np.floor(virtual)
+            top = virtual >= last  # numpy takes the last value, with gamma from index -1
+            before = np.where(top, last, below).astype(np.intp)
+            after = np.where(top, last, np.minimum(before + 1, last))
+            gamma = virtual - np.where(top, -1.0, below)
+            a, b = ordered[start + before], ordered[start + after]
+            diff = b - a
+            result = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma).tolist()
+            out.append([r if f else None for r, f in zip(result, found, strict=True)])
+        return out
+
+
 def percentile(values: Array, q: float) -> float | None:
     """The q-th percentile with linear interpolation between closest ranks (as
     PostgreSQL's percentile_cont and pandas' quantile); None for no values."""
