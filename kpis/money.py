@@ -6,6 +6,7 @@ import logging
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from throughline.config import KpiSettings
@@ -13,14 +14,18 @@ from throughline.config import KpiSettings
 logger = logging.getLogger(__name__)
 
 
-def to_reporting(amounts: pd.Series, currencies: pd.Series, settings: KpiSettings) -> pd.Series:
+def to_reporting(
+    amounts: npt.NDArray[np.float64], currencies: npt.NDArray[np.object_], settings: KpiSettings
+) -> npt.NDArray[np.float64]:
     """`amount x rate[currency]` as floats; an amount in a currency with no configured rate
     becomes NaN (left out of sums) and is logged, rather than counted at a guessed rate."""
-    rates = currencies.map(settings.fx_rates).astype("float64")
-    converted = amounts.astype("float64") * rates
-    unknown = rates.isna() & amounts.notna()
+    known = pd.Index(list(settings.fx_rates), dtype=object)
+    at = np.asarray(known.get_indexer(pd.Index(currencies, dtype=object)), dtype=np.intp)
+    rates = np.append(np.asarray(list(settings.fx_rates.values()), dtype=np.float64), np.nan)
+    converted: npt.NDArray[np.float64] = np.asarray(amounts, dtype=np.float64) * rates[at]
+    unknown = (at < 0) & ~np.isnan(amounts)
     if bool(unknown.any()):
-        missing = sorted({str(c) for c in currencies[unknown].unique()})
+        missing = sorted({str(c) for c in currencies[unknown]})
         logger.warning("no fx rate for %s: %d amounts left out", missing, int(unknown.sum()))
     return converted
 

@@ -112,7 +112,7 @@ class Vocabulary:
         self._codes: dict[str, dict[object, int]] = {}
         self._labels: dict[str, list[str]] = {}
 
-    def encode(self, dimension: str, values: pd.Series) -> npt.NDArray[np.intp]:
+    def encode(self, dimension: str, values: Array) -> npt.NDArray[np.intp]:
         codes = self._codes.setdefault(dimension, {})
         labels = self._labels.setdefault(dimension, [])
         local, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -162,6 +162,19 @@ class Table:
                 codes[dimension] = np.asarray(code, dtype=np.intp)
                 labels[dimension] = np.asarray(uniques, dtype=object)
         return cls(columns, codes, labels)
+
+    @classmethod
+    def coded(
+        cls,
+        columns: dict[str, Array],
+        dimensions: Sequence[str],
+        vocabulary: Vocabulary,
+        keep: Sequence[str],
+    ) -> Table:
+        """The columns in `keep`, sliced by the `<dimension>_code` columns of `vocabulary`."""
+        codes = {d: np.asarray(columns[f"{d}_code"], dtype=np.intp) for d in dimensions}
+        labels = {d: vocabulary.labels(d) for d in dimensions}
+        return cls({c: columns[c] for c in keep if c in columns}, codes, labels)
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0

@@ -78,9 +78,9 @@ class FactTables:
     @classmethod
     def of(cls, facts: Facts) -> FactTables:
         vocabulary = facts.vocabulary
-        deals = Table.of(facts.deals, BUSINESS_DIMENSIONS, vocabulary, DEAL_COLUMNS)
-        invoices = Table.of(facts.invoices, BUSINESS_DIMENSIONS, vocabulary, INVOICE_COLUMNS)
-        items = Table.of(facts.items, BUSINESS_DIMENSIONS, vocabulary, ITEM_COLUMNS)
+        deals = Table.coded(facts.deals, BUSINESS_DIMENSIONS, vocabulary, DEAL_COLUMNS)
+        invoices = Table.coded(facts.invoices, BUSINESS_DIMENSIONS, vocabulary, INVOICE_COLUMNS)
+        items = Table.coded(facts.items, BUSINESS_DIMENSIONS, vocabulary, ITEM_COLUMNS)
         return cls(deals, invoices, items, invoice_deal_rows(deals, invoices), facts.vocabulary)
 
     def replace_deals(self, fresh: FactTables, deal_ids: Iterable[str]) -> FactTables:
