@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from kpis.definitions import TIME_KINDS
-from kpis.frames import StoreFrames
+from kpis.frames import DealRows, StoreFrames
 from kpis.money import to_reporting
 from kpis.slicing import UNKNOWN, Array, Vocabulary
 from throughline.config import KpiSettings
@@ -28,12 +28,16 @@ SLICE_COLUMNS = ("legal_entity", "region", "practice", "currency")
 Columns = dict[str, Array]
 
 
-def _text(frame: pd.DataFrame, column: str) -> npt.NDArray[np.object_]:
-    return np.asarray(frame[column].to_numpy(dtype=object), dtype=object)
+Frame = pd.DataFrame | Columns
+"""the rows of one object table: a typed frame (kpis.frames) or its columns"""
 
 
-def _number(frame: pd.DataFrame, column: str) -> npt.NDArray[np.float64]:
-    return np.asarray(frame[column].to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64)
+def _text(frame: Frame, column: str) -> npt.NDArray[np.object_]:
+    return np.asarray(frame[column], dtype=object)
+
+
+def _number(frame: Frame, column: str) -> npt.NDArray[np.float64]:
+    return np.asarray(frame[column], dtype=np.float64)
 
 
 def _positions(index: pd.Index, keys: Array) -> npt.NDArray[np.intp]:
@@ -94,7 +98,9 @@ class Facts:
     """the codes of the slice values (`<dimension>_code` columns) and of deal stages"""
 
 
-def _deal_facts(frames: StoreFrames, settings: KpiSettings, vocabulary: Vocabulary) -> Columns:
+def _deal_facts(
+    frames: StoreFrames | DealRows, settings: KpiSettings, vocabulary: Vocabulary
+) -> Columns:
     deals = frames.deals
     ids = _text(deals, "id")
     index = pd.Index(ids, dtype=object)
@@ -146,7 +152,7 @@ def _deal_facts(frames: StoreFrames, settings: KpiSettings, vocabulary: Vocabula
 
 
 def _invoice_facts(
-    frames: StoreFrames, deals: Columns, index: pd.Index, settings: KpiSettings
+    frames: StoreFrames | DealRows, deals: Columns, index: pd.Index, settings: KpiSettings
 ) -> Columns:
     invoices = frames.invoices
     deal_ids = _text(invoices, "deal_id")
@@ -168,7 +174,7 @@ def _invoice_facts(
         "posted_at": _number(invoices, "posted_at"),
         "paid_at": _number(invoices, "paid_at"),
         "credited": _text(invoices, "stage") == "credited",
-        "has_exception": np.asarray(invoices["has_exception"].to_numpy(dtype=bool), dtype=bool),
+        "has_exception": np.asarray(invoices["has_exception"], dtype=bool),
         "amount_rc": to_reporting(amount, currency, settings),
         "unpaid_rc": to_reporting(unpaid, currency, settings),
         "deal_amount_rc": _pick(deals["amount_rc"], at, np.nan),
@@ -176,7 +182,7 @@ def _invoice_facts(
 
 
 def _item_facts(
-    frames: StoreFrames,
+    frames: StoreFrames | DealRows,
     deals: Columns,
     index: pd.Index,
     invoices: Columns,
@@ -215,7 +221,7 @@ def _item_facts(
 
 
 def build_facts(
-    frames: StoreFrames, settings: KpiSettings, vocabulary: Vocabulary | None = None
+    frames: StoreFrames | DealRows, settings: KpiSettings, vocabulary: Vocabulary | None = None
 ) -> Facts:
     """Facts from object frames; pass the vocabulary of facts these will be merged into."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, func, select
 from kpis.compute import compute_from_tables
 from kpis.facts import build_facts
 from kpis.frames import (
-    StoreFrames,
     changed_deals,
     load_consultants,
     load_deal_rows,
@@ -86,7 +85,7 @@ class KpiRefresher:
                     ids, seen = changed_deals(conn, self._events_seen)
                     split = self._split
                     if ids:
-                        fresh = StoreFrames(events_seen=seen, **load_deal_rows(conn, ids))
+                        fresh = load_deal_rows(conn, ids)
                         rebuilt = build_facts(fresh, self._settings.kpis, split.active.vocabulary)
                         split.replace_deals(FactTables.of(rebuilt), ids)
                     if split.due_for_split(at):
