@@ -22,7 +22,7 @@ def compute_activation(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     for window in ctx.windows:
         rows = activated.where(in_window(activated["activated_at"], ctx.now, window.seconds))
         slices = Slices(rows, ctx.dimensions)
-        latency = slices.entries(rows["activated_at"] - rows["closed_won_at"])
+        latency = rows["activated_at"] - rows["closed_won_at"]
         p50, p90 = slices.percentiles(latency, (0.5, 0.9))
         for k, (s, count) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
             members = slices.members(k)

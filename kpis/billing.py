@@ -89,7 +89,7 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
 
         done = invoiced.where(in_window(invoiced["invoiced_at"], now, window.seconds))
         slices = Slices(done, ctx.dimensions)
-        days = slices.entries((done["invoiced_at"] - done["approved_at"]) / DAY)
+        days = (done["invoiced_at"] - done["approved_at"]) / DAY
         p50, p90 = slices.percentiles(days, (0.5, 0.9))
         for k, s in enumerate(slices.keys):
             members = slices.members(k)

@@ -75,7 +75,7 @@ def compute_cash(
         w = window.label
         cashed = items.where(in_window(items["paid_at"], now, window.seconds))
         slices = Slices(cashed, ctx.dimensions)
-        days = slices.entries((cashed["paid_at"] - cashed["approved_at"]) / DAY)
+        days = (cashed["paid_at"] - cashed["approved_at"]) / DAY
         p50, p90 = slices.percentiles(days, (0.5, 0.9))
         for k, s in enumerate(slices.keys):
             members = slices.members(k)
@@ -85,7 +85,7 @@ def compute_cash(
             ]
         first = deals.where(in_window(deals["first_cash_at"], now, window.seconds))
         slices = Slices(first, ctx.dimensions)
-        days = slices.entries((first["first_cash_at"] - first["closed_won_at"]) / DAY)
+        days = (first["first_cash_at"] - first["closed_won_at"]) / DAY
         p50, p90 = slices.percentiles(days, (0.5, 0.9))
         for k, s in enumerate(slices.keys):
             members = slices.members(k)

@@ -248,6 +248,15 @@ class Rows:
                 )
 
 
+def _grouped(
+    groups: npt.NDArray[np.intp], items: npt.NDArray[np.intp], count: int
+) -> npt.NDArray[np.intp]:
+    """`items` stably sorted by their `groups` (fewer than `count`): with 16-bit groups
+    numpy's stable sort runs as a radix sort."""
+    narrow = groups.astype(np.int16) if count < 2**15 else groups
+    return items[np.argsort(narrow, kind="stable")]
+
+
 class Slices:
     """Rows cut into every slice at once: `all`, then each value present of each dimension
     (in code order, as `Rows.slices` yields them). The rows of all slices are laid out one
@@ -256,31 +265,35 @@ class Slices:
 
     def __init__(self, rows: Rows, dimensions: Sequence[str]) -> None:
         table, size = rows.table, len(rows)
-        layers = [np.zeros(size, dtype=np.intp)]
         keys: list[tuple[str, str]] = [(ALL, ALL)]
+        everything = np.arange(size, dtype=np.intp)
+        layers = [np.zeros(size, dtype=np.intp)]  # per dimension, the slice of each row
+        row_parts, slice_parts, counts = [everything], [layers[0]], [np.array([size])]
         for dimension in dimensions if size else ():
             if dimension not in table.codes:
                 continue
             codes = table.codes[dimension][rows.positions]
             labels = table.labels[dimension]
-            present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
-            slice_of = np.full(len(present) and int(present[-1]) + 1, -1, dtype=np.intp)
+            per_code = np.bincount(codes, minlength=len(labels))
+            present = np.flatnonzero(per_code)
+            slice_of = np.zeros(len(per_code), dtype=np.intp)
             slice_of[present] = np.arange(len(keys), len(keys) + len(present))
-            layers.append(slice_of[codes])
+            layer = slice_of[codes]
+            order = _grouped(codes, everything, len(labels))
+            layers.append(layer)
+            row_parts.append(order)
+            slice_parts.append(layer[order])
+            counts.append(per_code[present])
             keys += [(dimension, str(labels[c])) for c in present.tolist()]
-        slice_ids = np.concatenate(layers)
-        # Few slices: 16-bit ids let numpy's stable sort run as a radix sort.
-        narrow = slice_ids.astype(np.int16) if len(keys) < 2**15 else slice_ids
-        order = np.argsort(narrow, kind="stable")
         self.keys = keys
         self.rows = rows
-        self.row = np.tile(np.arange(size, dtype=np.intp), len(layers))[order]
+        self._layers = layers
+        self.row = np.concatenate(row_parts)
         """per entry, its row (an index into `rows`)"""
-        self.slice = slice_ids[order]
+        self.slice = np.concatenate(slice_parts)
         """per entry, its slice (an index into `keys`)"""
-        self.counts = np.bincount(self.slice, minlength=len(keys))
-        bounds = np.concatenate([[0], np.cumsum(self.counts)])
-        self.bounds: list[int] = bounds.tolist()
+        self.counts = np.concatenate(counts)
+        self.bounds: list[int] = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
         self.positions = rows.positions[self.row]
         """per entry, its position in the table"""
 
@@ -311,13 +324,18 @@ class Slices:
         return Members(self.rows.table.columns[column], positions)
 
     def percentiles(self, values: Array, qs: Sequence[float]) -> list[list[float | None]]:
-        """Per q, per slice, the q-th quantile of `values` (per entry, NaN left out), with
-        linear interpolation computed as numpy's `percentile` computes it."""
+        """Per q, per slice, the q-th quantile of `values` (per row of `rows`, NaN left
+        out), with linear interpolation computed as numpy's `percentile` computes it."""
         data = np.asarray(values, dtype="float64")
-        valid = np.bincount(self.slice[~np.isnan(data)], minlength=len(self.keys))
+        valid = np.bincount(self.slice[~np.isnan(data)[self.row]], minlength=len(self.keys))
         if not valid.any():
             return [[None] * len(self.keys) for _ in qs]
-        ordered = data[np.lexsort((data, self.slice))]  # NaN last within each slice
+        # rows by value (NaN last), then per dimension grouped by slice keeping that order
+        by_value = np.argsort(data, kind="stable")
+        parts = [by_value]
+        for layer in self._layers[1:]:
+            parts.append(_grouped(layer[by_value], by_value, len(self.keys)))
+        ordered = data[np.concatenate(parts)]
         start = np.asarray(self.bounds[:-1], dtype=np.intp)
         found = (valid > 0).tolist()
         last = np.maximum(valid - 1, 0)
