@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
-
 from kpis.activation import compute_activation
 from kpis.billing import compute_billing
 from kpis.cash import compute_cash
 from kpis.context import KpiContext
 from kpis.facts import build_facts
-from kpis.frames import IntegrationFrames, StoreFrames
+from kpis.frames import Columns, IntegrationFrames, StoreFrames
 from kpis.integration import compute_integration
 from kpis.invoicing import compute_invoicing
 from kpis.parts import Parts
@@ -28,7 +26,7 @@ def compute_from_tables(
     settings: Settings,
     now: dt.datetime,
     settled: Parts | None = None,
-    consultants: pd.DataFrame | None = None,
+    consultants: Columns | None = None,
 ) -> list[KpiValue]:
     """Every KPI over `tables`, plus the `settled` point-in-time parts of deals kept out of
     them (kpis.incremental), plus utilization when the consultants are given."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ ITEM_COLUMNS = (
     "approved_at, invoiced_at, consultant"
 )
 CONSULTANT_COLUMNS = "id, practice, legal_entity, weekly_capacity_hours, created_at"
+CONSULTANT_NAMES = tuple(c.strip() for c in CONSULTANT_COLUMNS.split(","))
 
 _TIMES = {
     "closed_won_at",
@@ -125,10 +127,26 @@ def _epoch(value: Any) -> float:
     return stamp.timestamp()
 
 
+def _epochs(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+    """Timestamps as `epoch_seconds` reads them: SQLite's zone-less text parsed by numpy
+    (exact to the microsecond, as pandas), anything else one by one."""
+    if all(v is None or isinstance(v, str) for v in values):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a zone in the text: parsed below instead
+                stamps = np.array(values, dtype="datetime64[us]")
+        except (ValueError, Warning):
+            pass
+        else:
+            micros = stamps.astype(np.int64)
+            return np.where(np.isnat(stamps), np.nan, micros / 1e6)
+    return np.array([_epoch(v) for v in values], dtype=np.float64)
+
+
 def _column(name: str, values: Sequence[Any]) -> npt.NDArray[Any]:
     """One column of a few rows typed as `_typed` types a frame's."""
     if name in _TIMES:
-        return np.array([_epoch(v) for v in values], dtype=np.float64)
+        return _epochs(values)
     if name in _NUMBERS:
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
     if name == "has_exception":
@@ -165,10 +183,6 @@ def _read_for_deals(conn: Connection, table: str, columns: str, deal_ids: Sequen
     return typed_columns(names, rows)
 
 
-def empty_frame(columns: str) -> pd.DataFrame:
-    return _typed(pd.DataFrame(columns=[c.strip() for c in columns.split(",")], dtype=object))
-
-
 @dataclass(frozen=True)
 class StoreFrames:
     """The object tables as read at one moment; `events_seen` is the highest
@@ -180,7 +194,7 @@ class StoreFrames:
     invoices: pd.DataFrame
     items: pd.DataFrame
     events_seen: int
-    consultants: pd.DataFrame = field(default_factory=lambda: empty_frame(CONSULTANT_COLUMNS))
+    consultants: Columns = field(default_factory=lambda: typed_columns(CONSULTANT_NAMES, []))
     """PSA consultants and their weekly capacity (not per deal: read whole)"""
 
 
@@ -199,9 +213,9 @@ def load_store_frames(conn: Connection) -> StoreFrames:
     return StoreFrames(events_seen=seen, consultants=load_consultants(conn), **frames)
 
 
-def load_consultants(conn: Connection) -> pd.DataFrame:
+def load_consultants(conn: Connection) -> Columns:
     """Every consultant (a few per practice and entity: read whole at every refresh)."""
-    return read_frame(conn, f"SELECT {CONSULTANT_COLUMNS} FROM consultants")
+    return read_columns(conn, f"SELECT {CONSULTANT_COLUMNS} FROM consultants")
 
 
 def changed_deals(conn: Connection, after_event_id: int) -> tuple[list[str], int]:
@@ -240,13 +254,22 @@ def load_deal_rows(conn: Connection, deal_ids: Sequence[str]) -> DealRows:
     )
 
 
+def read_columns(conn: Connection, sql: str) -> Columns:
+    """A whole (small) table as typed numpy columns, straight from the driver."""
+    result = conn.exec_driver_sql(sql)
+    names = list(result.keys())
+    return typed_columns(names, result.fetchall())
+
+
 @dataclass(frozen=True)
 class IntegrationFrames:
-    messages: pd.DataFrame
-    attempts: pd.DataFrame
-    dead_letters: pd.DataFrame
-    replays: pd.DataFrame
-    probes: pd.DataFrame
+    """The outbox and probe tables as typed numpy columns."""
+
+    messages: Columns
+    attempts: Columns
+    dead_letters: Columns
+    replays: Columns
+    probes: Columns
 
 
 def _headroom_sql(conn: Connection) -> str:
@@ -264,22 +287,22 @@ def _headroom_sql(conn: Connection) -> str:
 def load_integration_frames(conn: Connection) -> IntegrationFrames:
     """The outbox and probe tables (kept short by retention), read whole."""
     return IntegrationFrames(
-        messages=read_frame(
+        messages=read_columns(
             conn,
             "SELECT id, flow, step, system, idempotency_key, state, created_at FROM sync_messages",
         ),
-        attempts=read_frame(
+        attempts=read_columns(
             conn, "SELECT id, message_id, attempt_no, outcome, started_at FROM sync_attempts"
         ),
-        dead_letters=read_frame(
+        dead_letters=read_columns(
             conn, "SELECT id, message_id, flow, system, dead_at FROM dead_letters"
         ),
-        replays=read_frame(
+        replays=read_columns(
             conn,
             "SELECT id, message_id, dead_letter_id, outcome, requested_at, finished_at "
             "FROM replays",
         ),
-        probes=read_frame(
+        probes=read_columns(
             conn,
             "SELECT id, probe, kind, system, flow, status, duration_ms, started_at, "
             f"{_headroom_sql(conn)} AS headroom FROM probe_results",

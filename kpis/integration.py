@@ -5,24 +5,16 @@ least rate-limit headroom the health probes saw."""
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from kpis.context import KpiContext
 from kpis.definitions import INTEGRATION_DIMENSIONS
-from kpis.frames import IntegrationFrames
-from kpis.slicing import UNKNOWN, Array, Table, in_window, percentile, ratio
+from kpis.frames import Columns, IntegrationFrames
+from kpis.slicing import Table, in_window, percentile, ratio
 from kpis.values import KpiValue
 
 POSTING_KEY_PREFIX = "ar-posting:"
 """Idempotency keys of AR postings (DESIGN.md: `ar-posting:<invoice id>`)."""
-
-
-Columns = dict[str, Array]
-
-
-def _columns(frame: pd.DataFrame) -> Columns:
-    return {str(c): frame[c].to_numpy() for c in frame.columns}
 
 
 def _with_message(columns: Columns, messages: Columns) -> Columns:
@@ -38,31 +30,18 @@ def _with_message(columns: Columns, messages: Columns) -> Columns:
 
 
 def _table(columns: Columns) -> Table:
-    """A table sliced by flow and system (`unknown` where none), without pandas frames:
-    these tables are small and the frame overhead would dominate."""
-    codes: dict[str, npt.NDArray[np.intp]] = {}
-    labels: dict[str, Array] = {}
-    for dimension in INTEGRATION_DIMENSIONS:
-        if dimension not in columns:
-            continue
-        values = np.asarray(columns[dimension], dtype=object).copy()
-        values[pd.isna(values)] = UNKNOWN
-        code, uniques = pd.factorize(values, sort=True)
-        codes[dimension] = np.asarray(code, dtype=np.intp)
-        labels[dimension] = np.asarray([str(u) for u in uniques], dtype=object)
-    return Table(columns, codes, labels)
+    return Table.factorized(columns, INTEGRATION_DIMENSIONS)
 
 
 def compute_integration(frames: IntegrationFrames, ctx: KpiContext) -> list[KpiValue]:
     out: list[KpiValue] = []
     now = ctx.now
     dims = INTEGRATION_DIMENSIONS
-    message_columns = _columns(frames.messages)
-    messages = _table(message_columns).rows()
-    attempts = _table(_with_message(_columns(frames.attempts), message_columns)).rows()
-    replays = _table(_with_message(_columns(frames.replays), message_columns)).rows()
-    dead = _table(_columns(frames.dead_letters)).rows()
-    probes = _table(_columns(frames.probes)).rows()
+    messages = _table(frames.messages).rows()
+    attempts = _table(_with_message(frames.attempts, frames.messages)).rows()
+    replays = _table(_with_message(frames.replays, frames.messages)).rows()
+    dead = _table(frames.dead_letters).rows()
+    probes = _table(frames.probes).rows()
     health = probes.where(probes["kind"] == "health")
     posting = np.array(
         [str(k).startswith(POSTING_KEY_PREFIX) for k in attempts["idempotency_key"]], dtype=bool

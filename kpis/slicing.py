@@ -176,6 +176,23 @@ class Table:
         labels = {d: vocabulary.labels(d) for d in dimensions}
         return cls({c: columns[c] for c in keep if c in columns}, codes, labels)
 
+    @classmethod
+    def factorized(cls, columns: dict[str, Array], dimensions: Sequence[str]) -> Table:
+        """The columns, sliced by the `dimensions` among them (`unknown` where none, codes
+        in label order), without a pandas frame: for small tables, whose frame overhead
+        would cost more than their KPIs."""
+        codes: dict[str, npt.NDArray[np.intp]] = {}
+        labels: dict[str, Array] = {}
+        for dimension in dimensions:
+            if dimension not in columns:
+                continue
+            values = np.asarray(columns[dimension], dtype=object).copy()
+            values[pd.isna(values)] = UNKNOWN
+            code, uniques = pd.factorize(values, sort=True)
+            codes[dimension] = np.asarray(code, dtype=np.intp)
+            labels[dimension] = np.asarray([str(u) for u in uniques], dtype=object)
+        return cls(columns, codes, labels)
+
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
 

@@ -10,10 +10,10 @@ know have no capacity to go with and are left out (`meta.hours_without_consultan
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from kpis.context import KpiContext
-from kpis.slicing import UNKNOWN, Table, in_window, ratio, total
+from kpis.frames import Columns
+from kpis.slicing import Table, in_window, ratio, total
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 
@@ -23,25 +23,22 @@ UTILIZATION_DIMENSIONS: tuple[str, ...] = ("legal_entity", "practice")
 
 
 def compute_utilization(
-    tables: FactTables, consultants: pd.DataFrame | None, ctx: KpiContext
+    tables: FactTables, consultants: Columns | None, ctx: KpiContext
 ) -> list[KpiValue]:
     out: list[KpiValue] = []
     if consultants is None:
         return out
-    people = consultants.assign(
-        id=consultants["id"].astype(str),
-        **{d: consultants[d].fillna(UNKNOWN).astype(str) for d in UTILIZATION_DIMENSIONS},
-    )
-    table = Table.of(people, UTILIZATION_DIMENSIONS)
-    weekly = np.nan_to_num(people["weekly_capacity_hours"].to_numpy("float64"))
-    created = np.nan_to_num(people["created_at"].to_numpy("float64"), nan=-np.inf)
+    ids = np.asarray([str(i) for i in consultants["id"]], dtype=object)
+    table = Table.factorized({**consultants, "id": ids}, UTILIZATION_DIMENSIONS)
+    weekly = np.nan_to_num(np.asarray(consultants["weekly_capacity_hours"], dtype="float64"))
+    created = np.nan_to_num(np.asarray(consultants["created_at"], dtype="float64"), nan=-np.inf)
 
     items = tables.items.rows()
     worked = items.where(items["hours"].astype(bool) & ~items["rejected"].astype(bool))
     # consultant ids are coded in the facts' vocabulary: code -> consultant row
     vocabulary = tables.vocabulary
     row_of = np.full(len(vocabulary.labels("consultant")) + 1, -1, dtype=np.intp)
-    for row, person in enumerate(people["id"].tolist()):
+    for row, person in enumerate(ids.tolist()):
         code = vocabulary.code("consultant", person)
         if code >= 0:
             row_of[code] = row
@@ -51,7 +48,7 @@ def compute_utilization(
         start = ctx.now - window.seconds
         inside = in_window(worked["approved_at"], ctx.now, window.seconds)
         known = inside & (who >= 0)
-        hours = np.bincount(who[known], weights=quantity[known], minlength=len(people))
+        hours = np.bincount(who[known], weights=quantity[known], minlength=len(ids))
         existed = np.clip(ctx.now - np.maximum(created, start), 0.0, window.seconds)
         capacity = weekly * existed / WEEK
         unmatched = round(total(quantity[inside & (who < 0)]), 2)

@@ -65,3 +65,20 @@ def test_few_and_many_rows_are_typed_alike() -> None:
     for name in names:
         assert _same(few[name], many[name]), name
     assert few["issued_at"][0] == dt.datetime(2026, 6, 30, 12, 0, 0, 1, tzinfo=utc).timestamp()
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ["2026-06-30 12:00:00.000001", None, "1999-12-31 23:59:59.999999", "2026-01-01 00:00:00"],
+        ["2026-06-30T12:00:00+02:00", "2026-06-30 12:00:00.5"],
+        ["2026-06-30 12:00:00Z", None],
+        [None, None],
+    ],
+    ids=["sqlite-text", "with-offset", "zulu", "none"],
+)
+def test_timestamps_as_text_are_read_alike(stamps: list[str | None]) -> None:
+    rows = [(s,) for s in stamps]
+    few = typed_columns(("paid_at",), rows, small=len(rows))
+    many = typed_columns(("paid_at",), rows, small=0)
+    assert _same(few["paid_at"], many["paid_at"])
