@@ -1,5 +1,6 @@
 # The two set-up commands of the README: `make run` (the demo) and `make test` (the suite).
-# Each creates .venv when missing and (re)installs when pyproject.toml changed.
+# Each creates .venv when missing and (re)installs when pyproject.toml, setup.py or the C
+# source of the compiled OTLP decoder changed.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,11 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-run: pyproject.toml setup.py collector/_otlp_fast.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py collector/_otlp_fast.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,tryton]'
 	touch $@ $(VENV)/.installed-run
 

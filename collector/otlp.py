@@ -14,6 +14,7 @@ specification requires and the snake_case ones receivers must also accept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,33 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collector.otlp_wire import DecodeError, FlatExportTraceServiceRequest, attribute_values
-from collector.span_record import SPAN_KINDS, STATUS_CODES, SpanRow, is_hex_id, lift, make_row
+from collector.span_record import (
+    SPAN_KINDS,
+    STATUS_CODES,
+    SpanRow,
+    format_amount,
+    is_hex_id,
+    lift,
+    make_row,
+)
+
+CompiledDecode = Callable[
+    [bytes, Callable[..., bytes], int, Callable[[Any], str]],
+    tuple[list[SpanRow], int] | None,
+]
+
+
+def _compiled() -> CompiledDecode | None:
+    """The compiled fast path, built from collector/_otlp_fast.c when the package is
+    installed (setup.py); None where it could not be built (no C compiler)."""
+    try:
+        from collector import _otlp_fast
+    except ImportError:
+        return None
+    return _otlp_fast.decode
+
+
+compiled_decode = _compiled()
 
 
 class MalformedPayload(ValueError):
@@ -69,8 +96,31 @@ def span_count(request: Any) -> int:
     return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
 
 
+_INVALID_ID = "span with an invalid trace_id or span_id"
+
+
 def decode_protobuf(body: bytes) -> DecodedBatch:
+    """The rows of a protobuf export request, or MalformedPayload. The compiled fast path
+    decodes what it can; it hands anything unusual (a malformed body included) to the
+    reference decoder below, which has the last word on what is refused and why."""
+    if compiled_decode is not None:
+        decoded = compiled_decode(body, orjson.dumps, _SORTED, format_amount)
+        if decoded is not None:
+            rows, rejected = decoded
+            batch = DecodedBatch(rows=rows)
+            if rejected:
+                batch.rejected, batch.reasons = rejected, [_INVALID_ID]
+            return batch
+    return reference_decode_protobuf(body)
+
+
+def reference_decode_protobuf(body: bytes) -> DecodedBatch:
     return rows_from_protobuf(parse_protobuf(body))
+
+
+def has_fast_path() -> bool:
+    """Whether the compiled decoder was built (collector/_otlp_fast.c)."""
+    return compiled_decode is not None
 
 
 def rows_from_protobuf(request: Any) -> DecodedBatch:
@@ -93,7 +143,7 @@ def rows_from_protobuf(request: Any) -> DecodedBatch:
                         or trace_id in _NO_ID
                         or span_id in _NO_ID
                     ):
-                        batch.reject("span with an invalid trace_id or span_id")
+                        batch.reject(_INVALID_ID)
                         continue
                     attributes = attribute_values(span.attributes)
                     if span.events:

@@ -100,7 +100,8 @@ def parse_decimal(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def _amount(value: Any) -> str:
+def format_amount(value: Any) -> str:
+    """The q2c.amount column: the value in cents (ROUND_HALF_EVEN), "" if not a number."""
     amount = parse_decimal(value)
     if amount is None:
         return ""
@@ -141,7 +142,7 @@ def lift(attributes: Mapping[str, Any]) -> tuple[str, ...]:
         system if type(system) is str else "",
         flow[:64] if type(flow) is str else _lifted(flow, 64),
         stage[:32] if type(stage) is str else _lifted(stage, 32),
-        "" if amount is None else _amount(amount),
+        "" if amount is None else format_amount(amount),
         currency[:3].upper() if type(currency) is str else _lifted(currency, 3).upper(),
     )
 
