@@ -210,7 +210,9 @@ class SpanWriter:
 
     def _write(self, jobs: list[IngestJob]) -> None:
         started = time.perf_counter()
-        rows = [r for job in jobs for r in job.rows]
+        rows: list[SpanRow] = []
+        for job in jobs:
+            rows += job.rows
         observations = [
             o
             for r in rows
