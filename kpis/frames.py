@@ -112,9 +112,9 @@ def read_frame(conn: Connection, sql: str, **params: object) -> pd.DataFrame:
     return _typed(_fetch(conn, text(sql), dict(params)))
 
 
-SMALL = 5000
-"""Up to this many rows, columns are typed in plain Python: pandas' fixed cost per column
-is more than the conversion of a few hundred values."""
+SMALL = 100_000
+"""Up to this many rows, columns are typed in plain Python and numpy (the rows of the deals
+of an incremental refresh): pandas' fixed cost per column is more than the conversion."""
 
 
 def _epoch(value: Any) -> float:
