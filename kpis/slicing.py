@@ -43,10 +43,10 @@ class Members:
         return iter(self.tolist())
 
     def head(self, count: int) -> list[str]:
-        return [str(i) for i in self._ids[self._positions[:count]].tolist()]
+        return list(map(str, self._ids[self._positions[:count]].tolist()))
 
     def tolist(self) -> list[str]:
-        return [str(i) for i in self._ids[self._positions].tolist()]
+        return list(map(str, self._ids[self._positions].tolist()))
 
 
 class LiveMembers(Members):

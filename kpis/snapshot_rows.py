@@ -40,9 +40,9 @@ def _insert_sql(conn: Connection) -> str:
 def encode_ids(ids: list[str]) -> str:
     """`json.dumps(ids)`, joined directly where no id needs escaping (ids are plain
     printable ASCII: the common case, and several times faster)."""
-    text = '", "'.join(ids)
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'["{text}"]' if ids else "[]"
+    every = "".join(ids)
+    if every.isascii() and every.isprintable() and '"' not in every and "\\" not in every:
+        return '["' + '", "'.join(ids) + '"]' if ids else "[]"
     return json.dumps(ids)
 
 
@@ -70,18 +70,23 @@ class SnapshotWriter:
 
     def records(self, values: Sequence[KpiValue], as_of: Any) -> list[Record]:
         """One row per value, `as_of` as the driver takes it."""
-        listed: dict[int, str] = {}  # id of a members object -> encoded first members
+        # per members object (shared by several values): its count and the end of the meta
+        listed: dict[int, tuple[int, str]] = {}
+        heads = self._heads
         rows: list[Record] = []
         for v in values:
-            members = listed.get(id(v.members))
-            if members is None:
-                members = listed[id(v.members)] = encode_ids(v.member_ids(MEMBERS_KEPT))
-            count = v.member_count
-            extra = json.dumps(v.meta)[1:-1] + ", " if v.meta else ""
-            meta = (
-                f'{self._head(v)}, {extra}"members": {members}, '
-                f'"members_truncated": {"true" if count > MEMBERS_KEPT else "false"}}}'
-            )
+            found = listed.get(id(v.members))
+            if found is None:
+                count = v.member_count
+                ids = encode_ids(v.member_ids(MEMBERS_KEPT))
+                cut = "true" if count > MEMBERS_KEPT else "false"
+                found = listed[id(v.members)] = (
+                    count,
+                    f'"members": {ids}, "members_truncated": {cut}}}',
+                )
+            count, tail = found
+            head = heads.get((v.kpi, v.window, v.unit)) or self._head(v)
+            meta = f"{head}, {json.dumps(v.meta)[1:-1]}, {tail}" if v.meta else f"{head}, {tail}"
             value = None if v.value is None else float(v.value)
             rows.append(
                 (

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
@@ -11,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from kpis.api import kpis_router
 from kpis.prometheus import KpiCollector
+from kpis.snapshot_rows import encode_ids
 from kpis.snapshots import KpiRefresher, latest_snapshots, refresh
 from store.monitoring import KpiSnapshot
 from tests.kpis.eventlog import EventLog
@@ -135,3 +138,12 @@ def test_router_serves_values_definitions_and_members(engine: Engine) -> None:
     definitions = client.get("/api/v1/kpis/definitions").json()
     assert {d["kpi"] for d in definitions} >= {"dso", "billing_leakage", "funnel_count_first_cash"}
     assert client.get("/api/v1/kpis/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[], ["D1"], ["D1", "I-2"], ["", ""], ['a"b', "c"], ["a\\b"], ["é"], ["tab\there"], ["\x7f"]],
+    ids=["none", "one", "two", "empty", "quote", "backslash", "non-ascii", "control", "del"],
+)
+def test_member_ids_are_encoded_as_json_encodes_them(ids: list[str]) -> None:
+    assert encode_ids(ids) == json.dumps(ids)
