@@ -6,6 +6,7 @@ the one a full computation from the store gives (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,3 +186,27 @@ def test_incremental_refresh_equals_a_full_one_across_settled_and_active_deals(
     assert again.mode == "incremental" and again.deals_read == 0
     assert refresher.split is not split
     assert_same(refresher, engine, much_later)
+
+
+def test_incremental_refreshes_follow_time_across_window_edges_and_slas(store: Engine) -> None:
+    """No new events, only time passing (within a day, so no new split): rows leave the
+    1d window, invoices pass their posting SLA, pending deals age into the next bucket;
+    every refresh still equals a full computation at its moment."""
+    start = NOW - dt.timedelta(days=1)
+    refresher = KpiRefresher(engine := store, SETTINGS)
+    refresher.refresh(start)
+    split = refresher.split
+    seen = []
+    for hours in (0.5, 1.25, 7, 16, 23.5):
+        later = start + dt.timedelta(hours=hours)
+        report = refresher.refresh(later)
+        assert report.mode == "incremental" and report.deals_read == 0
+        assert refresher.split is split
+        assert_same(refresher, engine, later)
+        seen.append(
+            {
+                (r.kpi, r.window, r.dimension, r.dimension_value): r.value
+                for r in latest_snapshots(engine)
+            }
+        )
+    assert all(a != b for a, b in itertools.pairwise(seen))  # time moved values
