@@ -13,7 +13,14 @@ The raw insert is the writer's own insert (`collector.span_writer.insert_spans`:
 prepared INSERT through the sqlite3 driver's executemany, COPY on PostgreSQL) of the
 already-decoded rows, in transactions as large as the writer's largest group commit, on a
 fresh store with the same schema and indexes. On a shared machine both rates move with the
-load (printed); the server's CPU time per span does not, so it is printed too.
+load (printed); the server's CPU time per span does not, so it is printed too. The pair
+(raw insert, ingest) runs `--repeat` times, each on fresh stores, and the medians are the
+result: one SQLite run alone varies by 15 % here.
+
+The server's write queue is bounded at two of the writer's largest group commits by
+default: the bound counts the group being written, so with a bound of one group the
+writer would commit groups of half that size on average, and SQLite's cost per span grows
+as groups shrink (each commit rewrites every index page it touched).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import argparse
 import concurrent.futures
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -219,6 +227,12 @@ def run_ingest(url: str, batches: list[bytes], in_flight: int, queue_max: int) -
     }
 
 
+def _empty(url: str) -> None:
+    engine = make_engine(url)
+    migrate.downgrade(engine)
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -228,58 +242,82 @@ def main() -> None:
     parser.add_argument(
         "--in-flight",
         type=int,
-        default=48,
+        default=96,
         help="concurrent requests (default: more spans than the queue bound holds)",
     )
-    parser.add_argument("--queue-max", type=int, default=20_000, help="server write queue bound")
+    parser.add_argument(
+        "--queue-max",
+        type=int,
+        default=2 * MAX_BATCH,
+        help="server write queue bound, in spans (default: two of the writer's largest "
+        "groups, so one can fill while the other commits)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="paired runs (raw insert, then ingest); medians"
+    )
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
     args = parser.parse_args()
 
     batches = make_batches(args.batches, args.batch_size)
     print(
         f"{len(batches)} OTLP protobuf batches x {args.batch_size} spans "
-        f"({sum(map(len, batches)) / len(batches) / 1024:.0f} KiB each)"
+        f"({sum(map(len, batches)) / len(batches) / 1024:.0f} KiB each), "
+        f"{args.repeat} paired runs"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.database_url:
+        print("note: --database-url is emptied (migrated down) before every run")
+    # The raw insert runs on the core the server will get, so both see the same load.
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    load = os.getloadavg()
+    pairs = []
+    for n in range(1, args.repeat + 1):
+        with tempfile.TemporaryDirectory() as tmp:
 
-        def url(name: str) -> str:
+            def url(name: str, tmp: str = tmp) -> str:
+                return args.database_url or f"sqlite:///{tmp}/{name}.db"
+
             if args.database_url:
-                return args.database_url
-            return f"sqlite:///{tmp}/{name}.db"
-
-        if args.database_url:
-            print("note: --database-url is reused for both runs; give an empty database or schema")
-        # The raw insert runs on the core the server will get, so both see the same load.
-        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-            os.sched_setaffinity(0, {0})
-        load = os.getloadavg()
-        raw, raw_cpu_us = raw_insert_rate(url("raw"), batches, group=MAX_BATCH)
-        if args.database_url:
-            engine = make_engine(args.database_url)
-            migrate.downgrade(engine)
-            engine.dispose()
-        result = run_ingest(url("ingest"), batches, args.in_flight, args.queue_max)
+                _empty(args.database_url)
+            raw, raw_cpu_us = raw_insert_rate(url("raw"), batches, group=MAX_BATCH)
+            if args.database_url:
+                _empty(args.database_url)
+            result = run_ingest(url("ingest"), batches, args.in_flight, args.queue_max)
+        pairs.append((raw, raw_cpu_us, result))
+        print(
+            f"run {n}: raw insert {raw:,.0f} spans/s (CPU {raw_cpu_us:.1f} us/span) | "
+            f"ingest {result['rate']:,.0f} spans/s (server CPU {result['cpu_us']:.1f} us/span, "
+            f"peak RSS {result['rss']:.0f} MiB, {result['refused']:.0f} refused) | "
+            f"ratio {result['rate'] / raw:.2f}"
+        )
+    raw = statistics.median(p[0] for p in pairs)
+    raw_cpu_us = statistics.median(p[1] for p in pairs)
+    rate = statistics.median(p[2]["rate"] for p in pairs)
+    cpu_us = statistics.median(p[2]["cpu_us"] for p in pairs)
+    ratio = statistics.median(p[2]["rate"] / p[0] for p in pairs)
+    rss = max(p[2]["rss"] for p in pairs)
+    refused = sum(p[2]["refused"] for p in pairs)
+    print(f"medians of {len(pairs)} paired runs:")
     print(
-        f"raw insert of the same rows, same indexes: {raw:>10,.0f} spans/s "
+        f"raw insert of the same rows, same indexes:     {raw:>10,.0f} spans/s "
         f"(CPU {raw_cpu_us:.1f} us/span in the inserting process)"
     )
     print(
-        f"OTLP/HTTP ingest, stored (server on 1 core): {result['rate']:>10,.0f} spans/s "
-        f"({result['spans']:,.0f} spans in {result['seconds']:.1f} s; server CPU "
-        f"{result['cpu_us']:.1f} us/span = {1e6 / result['cpu_us']:,.0f} spans per CPU-second)"
+        f"OTLP/HTTP ingest, stored (server on 1 core):   {rate:>10,.0f} spans/s "
+        f"(server CPU {cpu_us:.1f} us/span = {1e6 / cpu_us:,.0f} spans per CPU-second)"
     )
     print(
-        f"ratio ingest / raw insert: {result['rate'] / raw:.2f}  (target >= 0.5; "
+        f"ratio ingest / raw insert (median of the pairs): {ratio:.2f}  (target >= 0.5; "
         f"target rate >= 30,000 spans/s on SQLite)"
     )
     print(
-        f"CPU per span, raw insert / server: {raw_cpu_us / result['cpu_us']:.2f} (less "
-        "sensitive to other load than the rates; on PostgreSQL the database's own CPU is in "
-        "neither)"
+        f"CPU per span, raw insert / server: {raw_cpu_us / cpu_us:.2f} (less sensitive to "
+        "other load than the rates; on PostgreSQL the database's own CPU is in neither)"
     )
     print(
-        f"server peak RSS: {result['rss']:.0f} MiB; requests refused with 429/503 and "
-        f"retried: {result['refused']:.0f} (queue bound {args.queue_max:,} spans)"
+        f"server peak RSS (largest run): {rss:.0f} MiB; requests refused with 429/503 and "
+        f"retried: {refused:.0f} over all runs (queue bound {args.queue_max:,} spans, "
+        f"{args.in_flight} requests in flight = {args.in_flight * args.batch_size:,} spans)"
     )
     after = os.getloadavg()
     print(
