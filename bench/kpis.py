@@ -13,7 +13,7 @@ and its payment). Then, per size:
 - incremental: 1% new events (1% of deals each get two invoices, four billable items and
   two payments: 20 events) and a refresh by the same refresher, which re-reads only those
   deals and computes over the deals that are not settled (kpis/incremental.py: the share
-  settled is printed);
+  settled is printed), then writes every snapshot row, as the full refresh does;
 - DuckDB: the same tables read from the same SQLite file into DuckDB (`load`), then the
   same KPI formulas as SQL (`compute`); the headline KPIs are compared with ours.
 
