@@ -34,7 +34,9 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def test_backfill_simulates_history_and_goes_on_from_where_it_stopped(tmp_path: Path) -> None:
-    first = _run(["sandbox", "backfill", "--days", "14", "--dir", str(tmp_path)])
+    # The backfill runs our syncs too: their store goes under tmp_path, not ./var.
+    store = {"THROUGHLINE_DATABASE__URL": f"sqlite:///{tmp_path}/store.db"}
+    first = _run(["sandbox", "backfill", "--days", "14", "--dir", str(tmp_path)], store)
     assert first.returncode == 0, first.stderr
     assert "crm      36 accounts" in first.stdout
     assert "psa      36 users" in first.stdout
