@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from collector import otlp
 from collector.api import create_app
 from collector.exporter import build_tracer_provider
 from collector.metrics import CollectorMetrics
@@ -219,6 +220,12 @@ def serve(
     if migrate.current_revision(engine) != migrate.head_revision():
         raise RuntimeError("the store's schema is not at head: run `throughline migrate` first")
     app = create_app(engine, CollectorRegistry(), settings)
+    if not otlp.has_fast_path():
+        logger.warning(
+            "the compiled OTLP decoder (collector/_otlp_fast.c) was not built where this was "
+            "installed: spans are decoded in Python, about four times slower; reinstall "
+            "with a C compiler and the Python headers"
+        )
     background = (
         start_background(settings, engine, now=now, sync_every=sync_every)
         if settings.scheduler.enabled
