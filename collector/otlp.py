@@ -117,11 +117,6 @@ def reference_decode_protobuf(body: bytes) -> DecodedBatch:
     return rows_from_protobuf(parse_protobuf(body))
 
 
-def has_fast_path() -> bool:
-    """Whether the compiled decoder was built (collector/_otlp_fast.c)."""
-    return compiled_decode is not None
-
-
 def rows_from_protobuf(request: Any) -> DecodedBatch:
     """Rows straight from the parsed request: one pass, no intermediate record per span."""
     batch = DecodedBatch()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -26,6 +27,17 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"THROUGHLINE_REQUIRE_ALL=1 and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def wait_until(
+    condition: Callable[[], bool], seconds: float = 30.0, what: str = "the condition"
+) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `seconds`. For waiting on
+    other processes and threads, whose clocks a test cannot inject."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds:g} s"
+        time.sleep(0.05)
 
 
 def require_binary(name: str, package: str | None = None) -> str:

@@ -220,7 +220,7 @@ def serve(
     if migrate.current_revision(engine) != migrate.head_revision():
         raise RuntimeError("the store's schema is not at head: run `throughline migrate` first")
     app = create_app(engine, CollectorRegistry(), settings)
-    if not otlp.has_fast_path():
+    if otlp.compiled_decode is None:
         logger.warning(
             "the compiled OTLP decoder (collector/_otlp_fast.c) was not built where this was "
             "installed: spans are decoded in Python, about four times slower; reinstall "

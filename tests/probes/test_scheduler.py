@@ -19,7 +19,7 @@ from store import migrate
 from store.engine import make_engine
 from store.scheduling import JobRun, SchedulerJob
 from store.states import JobRunStatus
-from tests.conftest import PostgresLane, skip_or_fail
+from tests.conftest import PostgresLane, skip_or_fail, wait_until
 from throughline.scheduler import ScheduledJob, Scheduler, tick_of
 
 EVERY = dt.timedelta(seconds=1)
@@ -37,13 +37,6 @@ def pg_url(postgres_lane: PostgresLane | None) -> Iterator[str]:
     engine.dispose()
     yield url.render_as_string(hide_password=False)
     postgres_lane.drop_schema(schema)
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the scheduler did not get there in time"
-        time.sleep(0.05)
 
 
 def runs(engine: Engine, job: str) -> list[JobRun]:
@@ -228,16 +221,15 @@ def test_two_serve_processes_on_one_postgresql_run_each_probe_once_per_tick(
     ]
     try:
         for port, process in zip(ports, processes, strict=True):
-            deadline = time.monotonic() + 60
-            while True:
+
+            def up(port: int = port, process: subprocess.Popen[str] = process) -> bool:
                 assert process.poll() is None, process.communicate()
                 try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                        break
+                    return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
                 except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.2)
+                    return False
+
+            wait_until(up, 60, "serve coming up")
         watch = make_engine(pg_url)
         try:
             wait_until(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from store import migrate
 from store.engine import make_engine
 from store.schema import metadata
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 THROUGHLINE = [sys.executable, "-m", "throughline"]
@@ -173,10 +173,11 @@ def test_demo_builds_history_serves_everything_and_stops_cleanly_on_ctrl_c(
         assert httpx.get(f"{crm}/healthz").json()["system"] == "crm"  # the firm is live
         # The scheduler runs the probes against the live firm: the CRM answers, healthy.
         healthy = 'throughline_probe_status{kind="health",probe="health.crm",system="crm"} 0.0'
-        deadline = time.monotonic() + 60
-        while healthy not in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
-            assert time.monotonic() < deadline, "no health probe result within a minute"
-            time.sleep(1)
+        wait_until(
+            lambda: healthy in httpx.get(f"http://127.0.0.1:{port}/metrics").text,
+            60,
+            "a health probe result on /metrics",
+        )
         page = _wait_healthy(f"http://127.0.0.1:{dashboard}/", proc, deadline_s=60)
         assert page.status_code == 200
         proc.send_signal(signal.SIGINT)
