@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kpis.compute import compute_kpis
 from kpis.definitions import DEFINITIONS, DIMENSION_ALIASES
 from kpis.frames import load_integration_frames, load_store_frames
-from kpis.snapshots import latest_as_of
+from kpis.snapshots import current_values, latest_as_of
 from kpis.windows import POINT_IN_TIME
 from store.monitoring import KpiSnapshot
 from throughline.config import Settings
@@ -32,6 +31,7 @@ def _row(s: KpiSnapshot, with_meta: bool) -> dict[str, Any]:
         "value": s.value,
         "unit": s.unit,
         "member_count": s.member_count,
+        "since": s.as_of.isoformat(),
         "formula": DEFINITIONS[s.kpi].formula if s.kpi in DEFINITIONS else None,
     }
     if with_meta:
@@ -42,12 +42,8 @@ def _row(s: KpiSnapshot, with_meta: bool) -> dict[str, Any]:
 def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/kpis", tags=["kpis"])
 
-    def _snapshots(
-        as_of: dt.datetime, kpi: str | None, window: str | None, dimension: str
-    ) -> list[KpiSnapshot]:
-        query = select(KpiSnapshot).where(
-            KpiSnapshot.as_of == as_of, KpiSnapshot.dimension == dimension
-        )
+    def _snapshots(kpi: str | None, window: str | None, dimension: str) -> list[KpiSnapshot]:
+        query = current_values().where(KpiSnapshot.dimension == dimension)
         if kpi is not None:
             query = query.where(KpiSnapshot.kpi == kpi)
         if window is not None:
@@ -68,7 +64,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
         as_of = latest_as_of(engine)
         if as_of is None:
             return {"as_of": None, "values": []}
-        rows = _snapshots(as_of, None, window, _dimension(by))
+        rows = _snapshots(None, window, _dimension(by))
         return {"as_of": as_of.isoformat(), "values": [_row(s, False) for s in rows]}
 
     @router.get("/definitions")
@@ -93,7 +89,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
         as_of = latest_as_of(engine)
         if as_of is None:
             raise HTTPException(404, "no KPI snapshot yet: run `throughline kpis refresh`")
-        rows = _snapshots(as_of, kpi, window, _dimension(by))
+        rows = _snapshots(kpi, window, _dimension(by))
         return {"as_of": as_of.isoformat(), "values": [_row(s, True) for s in rows]}
 
     @router.get("/{kpi}/members")
@@ -108,8 +104,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
         dimension = _dimension(by)
         with Session(engine) as session:
             snap = session.scalars(
-                select(KpiSnapshot).where(
-                    KpiSnapshot.as_of == as_of,
+                current_values().where(
                     KpiSnapshot.kpi == kpi,
                     KpiSnapshot.window == window,
                     KpiSnapshot.dimension == dimension,

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from kpis.definitions import DEFINITIONS
-from store.monitoring import KpiSnapshot
+from store.monitoring import KpiRefresh, KpiSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class KpiCollector(Collector):
         )
         try:
             with self._engine.connect() as conn:
-                as_of = conn.execute(select(func.max(KpiSnapshot.as_of))).scalar()
+                as_of = conn.execute(select(func.max(KpiRefresh.as_of))).scalar()
                 rows = (
                     conn.execute(
                         select(
@@ -58,7 +58,7 @@ class KpiCollector(Collector):
                             KpiSnapshot.dimension,
                             KpiSnapshot.dimension_value,
                             KpiSnapshot.value,
-                        ).where(KpiSnapshot.as_of == as_of)
+                        ).where(KpiSnapshot.superseded_at.is_(None))
                     ).all()
                     if as_of is not None
                     else []

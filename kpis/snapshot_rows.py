@@ -1,12 +1,19 @@
-"""Writing KPI values as `kpi_snapshots` rows, through the driver's executemany.
+"""Writing KPI values as `kpi_snapshots` rows: only the values that changed since the
+previous refresh, through the driver's executemany.
 
-A refresh writes a row per value (about 1,300 for the default windows and slices), and
-through SQLAlchemy's ORM insert the per-row bind processing and JSON encoding cost more
-than computing the values. Here the metadata JSON is assembled from pieces that do not
-change between refreshes (formula, window, unit, member type: encoded once per KPI and
-window) and member lists encoded once per list shared by several values; the rows go to
-the driver as plain tuples. What is stored is what `KpiValue.metadata()` describes, plus
-the first members and whether the list was cut."""
+A refresh computes a value per KPI, window and slice (about 1,300 for the default
+windows and slices) every minute, and most are what they were a minute before: storing
+them all again would cost ~850 KB per refresh at 10k deals (over 1 GB a day). So a row
+holds a value from the refresh that computed it (`as_of`) until one that computed
+something else or no longer had it (`superseded_at`), and `kpi_refreshes` lists the
+refreshes: the value of a key at moment T is its row with `as_of <= T` and no
+`superseded_at <= T`; the current values are the rows not superseded.
+
+The metadata JSON is assembled from pieces that do not change between refreshes
+(formula, window, unit, member type: encoded once per KPI and window) and member lists
+encoded once per list shared by several values; the rows go to the driver as plain
+tuples. What is stored is what `KpiValue.metadata()` describes, plus the first members
+and whether the list was cut."""
 
 from __future__ import annotations
 
@@ -15,11 +22,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from kpis.definitions import DEFINITIONS
 from kpis.values import KpiValue
-from store.monitoring import KpiSnapshot
+from store.monitoring import KpiRefresh, KpiSnapshot
 
 MEMBERS_KEPT = 50
 """Members stored with a snapshot; the API lists all of them by recomputing."""
@@ -29,7 +36,7 @@ Record = tuple[str, str, str, str, Any, float | None, str, int, str]
 
 def _insert_sql(conn: Connection) -> str:
     postgres = conn.dialect.name == "postgresql"
-    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    mark = _mark(conn)
     meta = f"CAST({mark} AS jsonb)" if postgres else mark
     return (
         'INSERT INTO kpi_snapshots (kpi, "window", dimension, dimension_value, as_of, value, '
@@ -52,6 +59,9 @@ class SnapshotWriter:
 
     def __init__(self) -> None:
         self._heads: dict[tuple[str, str, str], str] = {}
+        self._current: dict[Key, Current] | None = None
+        """the rows current after this writer's last write (None: read them back)"""
+        self._written_at: dt.datetime | None = None
 
     def _head(self, value: KpiValue) -> str:
         """`{"formula": ..., "window": ..., "unit": ..., "member_type": ...` (open)."""
@@ -78,7 +88,9 @@ class SnapshotWriter:
             found = listed.get(id(v.members))
             if found is None:
                 count = v.member_count
-                ids = encode_ids(v.member_ids(MEMBERS_KEPT))
+                # sorted: which rows come first differs between a full and an incremental
+                # computation, and a new order alone is not a change worth a new row
+                ids = encode_ids(sorted(v.member_ids(MEMBERS_KEPT)))
                 cut = "true" if count > MEMBERS_KEPT else "false"
                 found = listed[id(v.members)] = (
                     count,
@@ -103,13 +115,113 @@ class SnapshotWriter:
             )
         return rows
 
-    def write(self, conn: Connection, values: Sequence[KpiValue], as_of: dt.datetime) -> None:
-        """Store the values as of `as_of`, replacing any stored for the same moment (in the
-        caller's transaction)."""
-        as_of_type = KpiSnapshot.__table__.c.as_of.type
-        bind = as_of_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        bound = bind(as_of) if bind is not None else as_of
-        conn.execute(delete(KpiSnapshot).where(KpiSnapshot.as_of == as_of))
-        rows = self.records(values, bound)
-        if rows:
-            conn.exec_driver_sql(_insert_sql(conn), rows)
+    def write(self, conn: Connection, values: Sequence[KpiValue], as_of: dt.datetime) -> int:
+        """Store the values as of `as_of` as changes (in the caller's transaction): a row
+        for each value that differs from the current one for its key (or is new), the
+        current rows of changed or vanished keys superseded at `as_of`, and the refresh
+        listed in `kpi_refreshes`. A refresh at the moment of the latest one replaces it;
+        one before it is refused (history is only appended). Returns the rows written."""
+        latest = _latest(conn)
+        if latest is not None and as_of < latest:
+            raise SnapshotOrderError(
+                f"a KPI refresh as of {as_of.isoformat()} would go before the latest stored "
+                f"one ({latest.isoformat()}): snapshots are stored as changes over time, so "
+                "refresh at or after it"
+            )
+        if latest is not None and as_of == latest:
+            _undo(conn, as_of)
+            self._current, latest = None, _latest(conn)
+        if self._current is None or self._written_at != latest:
+            self._current = _current_rows(conn)
+        current = self._current
+        bound = _bind_as_of(conn, as_of)
+        records = self.records(values, bound)
+        fresh: dict[Key, Current] = {}
+        changed: list[Record] = []
+        for record in records:
+            key = record[:4]
+            now = (record[5], record[6], record[7], record[8])
+            before = current.get(key)
+            if before is not None and _same(before, now):
+                fresh[key] = before
+            else:
+                changed.append(record)
+        gone = [entry[0] for k, entry in current.items() if fresh.get(k) is not entry]
+        for start in range(0, len(gone), _CHUNK):
+            chunk = gone[start : start + _CHUNK]
+            conn.exec_driver_sql(_supersede_sql(conn, len(chunk)), (bound, *chunk))
+        if changed:
+            conn.exec_driver_sql(_insert_sql(conn), changed)
+            written = conn.exec_driver_sql(
+                'SELECT id, kpi, "window", dimension, dimension_value FROM kpi_snapshots '
+                f"WHERE as_of = {_mark(conn)}",
+                (bound,),
+            ).all()
+            new_ids = {(r[1], r[2], r[3], r[4]): r[0] for r in written}
+            for r in changed:
+                fresh[r[:4]] = (new_ids[r[:4]], r[5], r[6], r[7], r[8])
+        conn.execute(
+            insert(KpiRefresh).values(as_of=as_of, values=len(records), changed=len(changed))
+        )
+        self._current, self._written_at = fresh, as_of
+        return len(changed)
+
+
+class SnapshotOrderError(ValueError):
+    """A refresh before the latest stored one: snapshot history is only appended."""
+
+
+Key = tuple[str, str, str, str]
+Current = tuple[int, float | None, str, int, "str | dict[str, Any]"]
+"""A current row: its id, value, unit, member count and meta (the JSON text this writer
+stored, or what the driver read back: text on SQLite, an object from PostgreSQL's
+jsonb)."""
+_CHUNK = 5000
+"""ids per UPDATE (SQLite binds at most 32,766 parameters)"""
+
+_T = KpiSnapshot.__table__.c
+
+
+def _mark(conn: Connection) -> str:
+    return "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+
+
+def _supersede_sql(conn: Connection, count: int) -> str:
+    m = _mark(conn)
+    return f"UPDATE kpi_snapshots SET superseded_at = {m} WHERE id IN ({', '.join([m] * count)})"
+
+
+def _latest(conn: Connection) -> dt.datetime | None:
+    value: dt.datetime | None = conn.execute(select(func.max(KpiRefresh.as_of))).scalar()
+    return value
+
+
+def _bind_as_of(conn: Connection, as_of: dt.datetime) -> Any:
+    """`as_of` as the driver takes it (the raw insert skips SQLAlchemy's processing)."""
+    bind = _T.as_of.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return bind(as_of) if bind is not None else as_of
+
+
+def _undo(conn: Connection, as_of: dt.datetime) -> None:
+    """Take back the refresh stored at `as_of`: its rows go, the rows it superseded are
+    current again."""
+    conn.execute(delete(KpiSnapshot).where(_T.as_of == as_of))
+    conn.execute(update(KpiSnapshot).where(_T.superseded_at == as_of).values(superseded_at=None))
+    conn.execute(delete(KpiRefresh).where(KpiRefresh.as_of == as_of))
+
+
+def _current_rows(conn: Connection) -> dict[Key, Current]:
+    """The rows no refresh has superseded, straight from the driver."""
+    rows = conn.exec_driver_sql(
+        'SELECT kpi, "window", dimension, dimension_value, id, value, unit, member_count, '
+        "meta FROM kpi_snapshots WHERE superseded_at IS NULL"
+    )
+    return {(r[0], r[1], r[2], r[3]): (r[4], r[5], r[6], r[7], r[8] or "{}") for r in rows}
+
+
+def _same(before: Current, now: tuple[float | None, str, int, str]) -> bool:
+    """Whether a value's new (value, unit, member count, meta text) is what is current."""
+    if before[1:4] != now[:3]:
+        return False
+    meta = before[4]
+    return meta == now[3] if isinstance(meta, str) else meta == json.loads(now[3])

@@ -8,8 +8,9 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from kpis.compute import compute_from_tables
 from kpis.facts import build_facts
@@ -25,7 +26,7 @@ from kpis.snapshot_rows import SnapshotWriter
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import windows_from
-from store.monitoring import KpiSnapshot
+from store.monitoring import KpiRefresh, KpiSnapshot
 from throughline.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class RefreshReport:
     """`full` (whole history read) or `incremental` (only changed deals read)"""
     deals_read: int
     values: int
+    written: int
+    """snapshot rows written: the values that changed since the previous refresh"""
     seconds: float
 
 
@@ -46,10 +49,11 @@ def write_snapshots(
     values: list[KpiValue],
     as_of: dt.datetime,
     writer: SnapshotWriter | None = None,
-) -> None:
-    """Store the values as of `as_of`, replacing any stored for the same moment."""
+) -> int:
+    """Store the values as of `as_of` (the ones that changed: kpis/snapshot_rows.py),
+    replacing a refresh stored for the same moment; returns the rows written."""
     with engine.begin() as conn:
-        (writer or SnapshotWriter()).write(conn, values, as_of)
+        return (writer or SnapshotWriter()).write(conn, values, as_of)
 
 
 class KpiRefresher:
@@ -110,13 +114,15 @@ class KpiRefresher:
     def refresh(self, now: dt.datetime) -> RefreshReport:
         started = time.perf_counter()
         values, mode, read = self.compute(now)
-        write_snapshots(self._engine, values, now, self._writer)
-        report = RefreshReport(now, mode, read, len(values), time.perf_counter() - started)
+        written = write_snapshots(self._engine, values, now, self._writer)
+        seconds = time.perf_counter() - started
+        report = RefreshReport(now, mode, read, len(values), written, seconds)
         logger.info(
-            "kpi refresh (%s): %d deals read, %d values in %.2fs",
+            "kpi refresh (%s): %d deals read, %d values (%d changed) in %.2fs",
             mode,
             read,
             len(values),
+            written,
             report.seconds,
         )
         return report
@@ -134,24 +140,25 @@ def refresh(
 
 
 def latest_as_of(engine: Engine) -> dt.datetime | None:
+    """The moment of the latest stored refresh (None before the first)."""
     with engine.connect() as conn:
-        value: dt.datetime | None = conn.execute(select(func.max(KpiSnapshot.as_of))).scalar()
+        value: dt.datetime | None = conn.execute(select(func.max(KpiRefresh.as_of))).scalar()
         return value
 
 
+def current_values() -> Select[Any]:
+    """The snapshot rows of the latest refresh: those no later refresh superseded."""
+    return select(KpiSnapshot).where(KpiSnapshot.superseded_at.is_(None))
+
+
 def latest_snapshots(engine: Engine) -> list[KpiSnapshot]:
-    """Every snapshot row of the latest refresh."""
+    """Every value of the latest refresh (each row's `as_of` says since when it holds)."""
     from sqlalchemy.orm import Session
 
-    as_of = latest_as_of(engine)
-    if as_of is None:
-        return []
     with Session(engine) as session:
         return list(
             session.scalars(
-                select(KpiSnapshot)
-                .where(KpiSnapshot.as_of == as_of)
-                .order_by(
+                current_values().order_by(
                     KpiSnapshot.kpi,
                     KpiSnapshot.window,
                     KpiSnapshot.dimension,

@@ -62,7 +62,10 @@ class ProbeFinding(Base):
 
 
 class KpiSnapshot(Base):
-    """One KPI value for one window and one slice at one moment; trends read these."""
+    """One KPI value for one window and one slice, from the refresh that computed it
+    (`as_of`) until a later refresh computed something else for it or no longer had it
+    (`superseded_at`; NULL while it is current). Refreshes store changes only
+    (kpis/snapshot_rows.py); `kpi_refreshes` lists the refreshes themselves."""
 
     __tablename__ = "kpi_snapshots"
 
@@ -72,6 +75,7 @@ class KpiSnapshot(Base):
     dimension: Mapped[str] = mapped_column(String(32))
     dimension_value: Mapped[str] = mapped_column(String(128))
     as_of: Mapped[Timestamp]
+    superseded_at: Mapped[Timestamp | None]
     value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(16))
     member_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -80,7 +84,22 @@ class KpiSnapshot(Base):
     __table_args__ = (
         UniqueConstraint("kpi", "window", "dimension", "dimension_value", "as_of"),
         Index(None, "as_of"),
+        Index(None, "superseded_at"),
     )
+
+
+class KpiRefresh(Base):
+    """One stored KPI refresh: the moment every current snapshot row was last confirmed,
+    how many values it computed and how many rows it had to write."""
+
+    __tablename__ = "kpi_refreshes"
+
+    id: Mapped[IdPk]
+    as_of: Mapped[Timestamp]
+    values: Mapped[int] = mapped_column(Integer)
+    changed: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("as_of"),)
 
 
 class Alert(Base):

@@ -7,6 +7,7 @@ from store.base import Base, metadata
 from store.monitoring import (
     Alert,
     AlertNotification,
+    KpiRefresh,
     KpiSnapshot,
     ProbeFinding,
     ProbeResult,
@@ -30,6 +31,7 @@ __all__ = [
     "Deal",
     "Invoice",
     "JobRun",
+    "KpiRefresh",
     "KpiSnapshot",
     "LifecycleEvent",
     "Payment",

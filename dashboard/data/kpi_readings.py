@@ -76,9 +76,10 @@ def snapshot_board(engine: Engine, window: str, filters: SliceFilter) -> KpiBoar
     wanted = filters.snapshot_slice()
     if wanted is None:
         return None
-    rows = latest_snapshots(engine)
-    if not rows:
+    as_of = latest_as_of(engine)
+    if as_of is None:
         return None
+    rows = latest_snapshots(engine)
     values = {
         r.kpi: KpiPoint(
             r.value,
@@ -89,7 +90,7 @@ def snapshot_board(engine: Engine, window: str, filters: SliceFilter) -> KpiBoar
         for r in rows
         if r.window in (window, POINT_IN_TIME) and (r.dimension, r.dimension_value) == wanted
     }
-    return KpiBoard(rows[0].as_of, "snapshot", window, values)
+    return KpiBoard(as_of, "snapshot", window, values)
 
 
 def filtered_frames(frames: StoreFrames, filters: SliceFilter) -> StoreFrames:
@@ -142,7 +143,9 @@ def kpi_board(
 def kpi_history(
     conn: Connection, kpis: list[str], window: str, dimension: str, dimension_value: str
 ) -> pd.DataFrame:
-    """as_of, kpi, value of every stored snapshot of these KPIs in one slice, oldest first."""
+    """as_of, kpi, value of these KPIs in one slice, oldest first: one row per change (a
+    refresh stores a value only when it changed), so the value at a moment is the last
+    row at or before it."""
     rows = conn.execute(
         select(KpiSnapshot.as_of, KpiSnapshot.kpi, KpiSnapshot.value)
         .where(KpiSnapshot.kpi.in_(kpis))

@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from kpis.api import kpis_router
 from kpis.prometheus import KpiCollector
-from kpis.snapshot_rows import encode_ids
+from kpis.snapshot_rows import SnapshotOrderError, encode_ids
 from kpis.snapshots import KpiRefresher, latest_snapshots, refresh
-from store.monitoring import KpiSnapshot
+from store.monitoring import KpiRefresh, KpiSnapshot
 from tests.kpis.eventlog import EventLog
 from tests.kpis.firm import NOW, firm_log
 from throughline.config import Settings
@@ -70,12 +71,100 @@ def test_incremental_refresh_reads_only_changed_deals_and_matches_a_full_one(
     assert nothing.mode == "incremental" and nothing.deals_read == 0
 
 
+Values = dict[tuple[str, str, str, str], float | None]
+
+
+def _values_at(engine: Engine, at: dt.datetime) -> Values:
+    """Every value as it stood at `at`: its row from then, not superseded by then."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(KpiSnapshot).where(
+                KpiSnapshot.as_of <= at,
+                (KpiSnapshot.superseded_at.is_(None)) | (KpiSnapshot.superseded_at > at),
+            )
+        ).all()
+    return _by_key(list(rows))
+
+
+def test_refreshes_store_only_what_changed_and_every_refresh_reads_back(engine: Engine) -> None:
+    settings = Settings()
+    firm_log().write(engine)
+    refresher = KpiRefresher(engine, settings)
+    moments = [NOW + dt.timedelta(minutes=m) for m in (0, 1, 2)]
+    seen: list[Values] = []
+
+    first = refresher.refresh(moments[0])
+    assert first.written == first.values > 800
+    seen.append(_by_key(latest_snapshots(engine)))
+    quiet = refresher.refresh(moments[1])  # a minute later, nothing new in the store
+    assert quiet.values == first.values and quiet.written == 0
+    seen.append(_by_key(latest_snapshots(engine)))
+    _more_work_for_d5().write(engine)
+    busy = refresher.refresh(moments[2])
+    assert 0 < busy.written < busy.values
+    seen.append(_by_key(latest_snapshots(engine)))
+
+    assert seen[0] == seen[1] != seen[2]
+    assert seen[2][("activation_pending_count", "now", "all", "all")] == 1
+    for at, values in zip(moments, seen, strict=True):
+        assert _values_at(engine, at) == values
+    with engine.connect() as conn:
+        refreshes = conn.execute(
+            select(KpiRefresh.as_of, KpiRefresh.values, KpiRefresh.changed).order_by(
+                KpiRefresh.as_of
+            )
+        ).all()
+        stored = conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar()
+    assert [tuple(r) for r in refreshes] == [
+        (moments[0], first.values, first.written),
+        (moments[1], quiet.values, 0),
+        (moments[2], busy.values, busy.written),
+    ]
+    assert stored == first.written + busy.written
+
+    # A new process (a fresh refresher) compares with what the store holds.
+    again = refresh(engine, settings, moments[2] + dt.timedelta(minutes=1))
+    assert again.mode == "full" and again.written == 0
+
+
+def test_a_slice_that_empties_is_superseded_not_repeated(engine: Engine) -> None:
+    firm_log().write(engine)
+    refresh(engine, Settings(), NOW)
+    key = ("invoice_exception_rate", "1d", "legal_entity", "de")  # I5, issued 06-30 11:30
+    assert key in _by_key(latest_snapshots(engine))
+    later = NOW + dt.timedelta(days=2)
+    refresh(engine, Settings(), later)
+    assert key not in _by_key(latest_snapshots(engine))
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(KpiSnapshot.as_of, KpiSnapshot.superseded_at).where(
+                KpiSnapshot.kpi == key[0],
+                KpiSnapshot.window == key[1],
+                KpiSnapshot.dimension == key[2],
+                KpiSnapshot.dimension_value == key[3],
+            )
+        ).one()
+    assert tuple(row) == (NOW, later)
+
+
+def test_a_refresh_before_the_latest_is_refused_and_stores_nothing(engine: Engine) -> None:
+    firm_log().write(engine)
+    refresh(engine, Settings(), NOW)
+    before = _values_at(engine, NOW)
+    with pytest.raises(SnapshotOrderError, match="before the latest stored one"):
+        refresh(engine, Settings(), NOW - dt.timedelta(hours=1))
+    assert _by_key(latest_snapshots(engine)) == before
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(KpiRefresh)).scalar() == 1
+
+
 def test_refresh_stores_formula_window_unit_and_members(engine: Engine) -> None:
     firm_log().write(engine)
     refresh(engine, Settings(), NOW)
     refresh(engine, Settings(), NOW)  # the same moment again replaces, never duplicates
     with engine.connect() as conn:
         assert conn.execute(select(func.count(func.distinct(KpiSnapshot.as_of)))).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(KpiRefresh)).scalar() == 1
     rows = {(r.kpi, r.window, r.dimension, r.dimension_value): r for r in latest_snapshots(engine)}
     rate = rows[("posting_success_rate", "30d", "all", "all")]
     assert rate.value == 0.5 and rate.unit == "ratio" and rate.member_count == 4

@@ -38,3 +38,47 @@ def test_drift_check_notices_a_table_the_migrations_do_not_create(database_url: 
     drift = migrate.schema_drift(engine)
     assert [d[0] for d in drift] == ["add_index"]
     assert drift[0][1].name == "ix_spans_flow_start_unix_nano"
+
+
+def test_whole_kpi_snapshots_become_changes_and_back(database_url: str) -> None:
+    """Migration 0003: rows stored as whole snapshots (every value at every refresh) read
+    the same at every stored moment afterwards, and a downgrade restores them."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0002")
+    insert = sa.text(
+        'INSERT INTO kpi_snapshots (kpi, "window", dimension, dimension_value, as_of, value, '
+        "unit, member_count) VALUES (:kpi, '30d', 'all', 'all', :at, :value, 'USD', 1)"
+    )
+    first, second = "2026-06-01 00:00:00.000000", "2026-06-02 00:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(
+            insert,
+            [
+                {"kpi": "dso", "at": first, "value": 40.0},
+                {"kpi": "backlog", "at": first, "value": 10.0},
+                {"kpi": "dso", "at": second, "value": 41.0},
+            ],
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        refreshes = conn.execute(
+            sa.text('SELECT "values", changed FROM kpi_refreshes ORDER BY as_of')
+        ).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT kpi, value, superseded_at IS NULL FROM kpi_snapshots ORDER BY as_of, kpi"
+            )
+        ).all()
+    assert [tuple(r) for r in refreshes] == [(2, 2), (1, 1)]
+    # backlog was not in the second snapshot: it ends there, as dso's first value does
+    assert [(k, v, bool(c)) for k, v, c in rows] == [
+        ("backlog", 10.0, False),
+        ("dso", 40.0, False),
+        ("dso", 41.0, True),
+    ]
+    migrate.downgrade(engine, "0002")
+    with engine.connect() as conn:
+        back = conn.execute(
+            sa.text("SELECT kpi, value FROM kpi_snapshots ORDER BY as_of, kpi")
+        ).all()
+    assert [tuple(r) for r in back] == [("backlog", 10.0), ("dso", 40.0), ("dso", 41.0)]

@@ -13,6 +13,7 @@ app = typer.Typer(help="Export the lifecycle and KPIs for other tools.", no_args
 
 CSV_FIELDS = [
     "as_of",
+    "superseded_at",
     "kpi",
     "window",
     "dimension",
@@ -46,12 +47,13 @@ def ocel(
 def snapshots_csv(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", "-o", help="File to write.", dir_okay=False),
-    latest: bool = typer.Option(False, "--latest", help="Only the latest snapshot."),
+    latest: bool = typer.Option(False, "--latest", help="Only the latest refresh's values."),
 ) -> None:
-    """Write the stored KPI snapshots as CSV, oldest first (one row per value)."""
+    """Write the stored KPI snapshots as CSV, oldest first. Refreshes store a value only
+    when it changed, so each row holds from `as_of` (the refresh that computed it) until
+    `superseded_at` (the refresh that computed something else; empty while current)."""
     from sqlalchemy import select
 
-    from kpis.snapshots import latest_as_of
     from store.monitoring import KpiSnapshot
     from throughline.runtime import open_store
 
@@ -65,13 +67,14 @@ def snapshots_csv(
     )
     try:
         if latest:
-            query = query.where(KpiSnapshot.as_of == latest_as_of(engine))
+            query = query.where(KpiSnapshot.superseded_at.is_(None))
         count = 0
         with engine.connect() as conn, out.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_FIELDS)
             for row in conn.execute(query):
-                writer.writerow([row[0].isoformat(), *row[1:]])
+                superseded = row[1].isoformat() if row[1] is not None else ""
+                writer.writerow([row[0].isoformat(), superseded, *row[2:]])
                 count += 1
     finally:
         engine.dispose()

@@ -140,6 +140,7 @@ def refresh_command(
     as_of: str | None = typer.Option(None, "--as-of", help="ISO date-time (UTC). Default: now."),
 ) -> None:
     """Compute every KPI for every configured window and slice and store the snapshots."""
+    from kpis.snapshot_rows import SnapshotOrderError
     from kpis.snapshots import refresh
     from throughline.runtime import open_store
 
@@ -147,10 +148,14 @@ def refresh_command(
     engine = open_store(settings)
     try:
         report = refresh(engine, settings, parse_as_of(as_of))
+    except SnapshotOrderError as exc:
+        errors.print(f"[red]--as-of: {exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
     finally:
         engine.dispose()
     console.print(
-        f"stored {report.values} KPI values as of {report.as_of.isoformat()} "
+        f"computed {report.values} KPI values as of {report.as_of.isoformat()}, "
+        f"{report.written} changed since the previous refresh and stored "
         f"({report.mode} refresh, {report.deals_read} deals read, {report.seconds:.2f}s)",
         highlight=False,
     )
