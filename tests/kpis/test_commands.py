@@ -56,13 +56,28 @@ def test_kpis_prints_csv_and_a_table(store: Engine) -> None:
 
 
 def test_refresh_then_export_snapshots_as_csv(store: Engine, tmp_path: Path) -> None:
-    assert "stored" in run(store, "kpis", "refresh", "--as-of", AS_OF)
+    assert "changed since the previous refresh and stored" in run(
+        store, "kpis", "refresh", "--as-of", AS_OF
+    )
     out = tmp_path / "kpis.csv"
     run(store, "export", "csv", "--out", str(out), "--latest")
     rows = list(csv.DictReader(out.open()))
     wip = next(r for r in rows if (r["kpi"], r["dimension"]) == ("unbilled_wip", "all"))
     assert float(wip["value"]) == 4016.0 and wip["unit"] == "USD"
     assert rows[0]["as_of"].startswith("2026-06-30T12:00:00")
+    assert {r["superseded_at"] for r in rows} == {""}  # --latest: the current values
+
+
+def test_refresh_before_the_latest_is_refused_with_the_reason(store: Engine) -> None:
+    run(store, "kpis", "refresh", "--as-of", AS_OF)
+    url = store.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        app,
+        ["kpis", "refresh", "--as-of", "2026-06-01T00:00:00Z"],
+        env={"THROUGHLINE_DATABASE__URL": url},
+    )
+    assert result.exit_code == 2
+    assert "before the latest stored one (2026-06-30T12:00:00+00:00)" in result.output
 
 
 def test_export_ocel_is_valid_ocel_2_json_with_object_links(store: Engine, tmp_path: Path) -> None:

@@ -214,6 +214,7 @@ def test_router_serves_values_definitions_and_members(engine: Engine) -> None:
     values = {(v["kpi"], v["window"], v["slice"]): v for v in body["values"]}
     assert values[("posting_success_rate", "30d", "us")]["value"] == 0.5
     assert values[("backlog", "now", "uk")]["value"] == 50800.0
+    assert values[("backlog", "now", "uk")]["since"] == NOW.isoformat()
     assert all(v["dimension"] == "legal_entity" for v in body["values"])
 
     one = client.get("/api/v1/kpis/dso").json()["values"][0]
