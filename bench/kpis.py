@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from kpis.snapshot_rows import CURRENT  # noqa: E402
 from kpis.snapshots import KpiRefresher  # noqa: E402
 from store import migrate  # noqa: E402
 from store.engine import make_engine  # noqa: E402
@@ -548,7 +549,7 @@ def run(size: int, folder: Path, settings: Settings, repeat: int) -> dict[str, f
                 KpiSnapshot.dimension_value,
                 KpiSnapshot.value,
             ).where(
-                KpiSnapshot.superseded_at.is_(None),
+                CURRENT,
                 KpiSnapshot.dimension.in_(["all", "legal_entity"]),
             )
         ).all()

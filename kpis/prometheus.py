@@ -13,11 +13,12 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from kpis.definitions import DEFINITIONS
-from store.monitoring import KpiRefresh, KpiSnapshot
+from kpis.snapshot_rows import CURRENT, latest_refresh
+from store.monitoring import KpiSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class KpiCollector(Collector):
         )
         try:
             with self._engine.connect() as conn:
-                as_of = conn.execute(select(func.max(KpiRefresh.as_of))).scalar()
+                as_of = latest_refresh(conn)
                 rows = (
                     conn.execute(
                         select(
@@ -58,7 +59,7 @@ class KpiCollector(Collector):
                             KpiSnapshot.dimension,
                             KpiSnapshot.dimension_value,
                             KpiSnapshot.value,
-                        ).where(KpiSnapshot.superseded_at.is_(None))
+                        ).where(CURRENT)
                     ).all()
                     if as_of is not None
                     else []

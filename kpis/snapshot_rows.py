@@ -121,7 +121,7 @@ class SnapshotWriter:
         current rows of changed or vanished keys superseded at `as_of`, and the refresh
         listed in `kpi_refreshes`. A refresh at the moment of the latest one replaces it;
         one before it is refused (history is only appended). Returns the rows written."""
-        latest = _latest(conn)
+        latest = latest_refresh(conn)
         if latest is not None and as_of < latest:
             raise SnapshotOrderError(
                 f"a KPI refresh as of {as_of.isoformat()} would go before the latest stored "
@@ -130,7 +130,7 @@ class SnapshotWriter:
             )
         if latest is not None and as_of == latest:
             _undo(conn, as_of)
-            self._current, latest = None, _latest(conn)
+            self._current, latest = None, latest_refresh(conn)
         if self._current is None or self._written_at != latest:
             self._current = _current_rows(conn)
         current = self._current
@@ -180,6 +180,8 @@ _CHUNK = 5000
 """ids per UPDATE (SQLite binds at most 32,766 parameters)"""
 
 _T = KpiSnapshot.__table__.c
+CURRENT = KpiSnapshot.superseded_at.is_(None)
+"""The rows of the latest refresh: those no later refresh superseded."""
 
 
 def _mark(conn: Connection) -> str:
@@ -191,7 +193,8 @@ def _supersede_sql(conn: Connection, count: int) -> str:
     return f"UPDATE kpi_snapshots SET superseded_at = {m} WHERE id IN ({', '.join([m] * count)})"
 
 
-def _latest(conn: Connection) -> dt.datetime | None:
+def latest_refresh(conn: Connection) -> dt.datetime | None:
+    """The moment of the latest stored refresh (None before the first)."""
     value: dt.datetime | None = conn.execute(select(func.max(KpiRefresh.as_of))).scalar()
     return value
 

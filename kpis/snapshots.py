@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, select
 
 from kpis.compute import compute_from_tables
 from kpis.facts import build_facts
@@ -22,11 +22,11 @@ from kpis.frames import (
     load_store_frames,
 )
 from kpis.incremental import SplitFacts, horizon_seconds
-from kpis.snapshot_rows import SnapshotWriter
+from kpis.snapshot_rows import CURRENT, SnapshotWriter, latest_refresh
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import windows_from
-from store.monitoring import KpiRefresh, KpiSnapshot
+from store.monitoring import KpiSnapshot
 from throughline.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -142,13 +142,12 @@ def refresh(
 def latest_as_of(engine: Engine) -> dt.datetime | None:
     """The moment of the latest stored refresh (None before the first)."""
     with engine.connect() as conn:
-        value: dt.datetime | None = conn.execute(select(func.max(KpiRefresh.as_of))).scalar()
-        return value
+        return latest_refresh(conn)
 
 
 def current_values() -> Select[Any]:
     """The snapshot rows of the latest refresh: those no later refresh superseded."""
-    return select(KpiSnapshot).where(KpiSnapshot.superseded_at.is_(None))
+    return select(KpiSnapshot).where(CURRENT)
 
 
 def latest_snapshots(engine: Engine) -> list[KpiSnapshot]:

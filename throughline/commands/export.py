@@ -54,6 +54,7 @@ def snapshots_csv(
     `superseded_at` (the refresh that computed something else; empty while current)."""
     from sqlalchemy import select
 
+    from kpis.snapshot_rows import CURRENT
     from store.monitoring import KpiSnapshot
     from throughline.runtime import open_store
 
@@ -67,7 +68,7 @@ def snapshots_csv(
     )
     try:
         if latest:
-            query = query.where(KpiSnapshot.superseded_at.is_(None))
+            query = query.where(CURRENT)
         count = 0
         with engine.connect() as conn, out.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
