@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, select
 
 from kpis.compute import compute_kpis
 from kpis.frames import StoreFrames, load_integration_frames, load_store_frames
+from kpis.snapshot_rows import latest_refresh
 from kpis.snapshots import latest_as_of, latest_snapshots
 from kpis.windows import POINT_IN_TIME
 from store.monitoring import KpiSnapshot
@@ -145,16 +146,25 @@ def kpi_history(
 ) -> pd.DataFrame:
     """as_of, kpi, value of these KPIs in one slice, oldest first: one row per change (a
     refresh stores a value only when it changed), so the value at a moment is the last
-    row at or before it."""
+    row at or before it; a value still current also gets a point at the latest refresh,
+    so a trend reaches the present (a value that never changed is a flat line)."""
     rows = conn.execute(
-        select(KpiSnapshot.as_of, KpiSnapshot.kpi, KpiSnapshot.value)
+        select(KpiSnapshot.as_of, KpiSnapshot.kpi, KpiSnapshot.value, KpiSnapshot.superseded_at)
         .where(KpiSnapshot.kpi.in_(kpis))
         .where(KpiSnapshot.window.in_([window, POINT_IN_TIME]))
         .where(KpiSnapshot.dimension == dimension)
         .where(KpiSnapshot.dimension_value == dimension_value)
         .order_by(KpiSnapshot.as_of)
     ).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=["as_of", "kpi", "value"])
+    latest = latest_refresh(conn)
+    points = [(as_of, kpi, value) for as_of, kpi, value, _ in rows]
+    points += [
+        (latest, kpi, value)
+        for as_of, kpi, value, superseded in rows
+        if superseded is None and latest is not None and as_of < latest
+    ]
+    frame = pd.DataFrame(points, columns=["as_of", "kpi", "value"])
+    return frame.sort_values("as_of", kind="stable", ignore_index=True)
 
 
 def previous_value(history: pd.DataFrame, kpi: str, before: dt.datetime) -> float | None:

@@ -7,10 +7,11 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from dashboard.data.funnel import stage_days
-from dashboard.data.kpi_readings import SliceFilter
+from dashboard.data.kpi_readings import SliceFilter, kpi_history, previous_value
+from store.monitoring import KpiSnapshot
 from tests.dashboard.seed import NOW
 
 
@@ -36,3 +37,27 @@ def test_days_between_steps_follow_the_slice_filters(seeded: Engine) -> None:
     assert table["contracted"] == (1.0, 1)  # D2 only
     median, timed = table["activated"]
     assert pd.isna(median) and timed == 0
+
+
+def test_kpi_history_has_one_point_per_change_and_reaches_the_latest_refresh(
+    seeded: Engine,
+) -> None:
+    """Snapshots are stored as changes: a value that changed between the two seeded
+    refreshes has both points; one that did not is still a line up to the latest."""
+    with seeded.connect() as conn:
+        history = kpi_history(conn, ["backlog", "unbilled_wip"], "30d", "all", "all")
+        stored = conn.execute(
+            select(func.count()).where(
+                KpiSnapshot.kpi == "unbilled_wip", KpiSnapshot.dimension == "all"
+            )
+        ).scalar()
+    earlier = NOW - dt.timedelta(days=30)
+    for kpi in ("backlog", "unbilled_wip"):
+        points = history[history["kpi"] == kpi]
+        assert list(points["as_of"]) == [earlier, NOW]
+    backlog = history[history["kpi"] == "backlog"]["value"].tolist()
+    assert backlog[0] != backlog[1]  # changed: two stored rows
+    assert stored == 1  # unchanged: one stored row, drawn to the latest refresh
+    assert history[history["kpi"] == "unbilled_wip"]["value"].tolist() == [0.0, 0.0]
+    assert previous_value(history, "backlog", NOW - dt.timedelta(days=1)) == backlog[0]
+    assert previous_value(history, "backlog", NOW) == backlog[1]
