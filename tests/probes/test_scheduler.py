@@ -105,6 +105,9 @@ def test_a_hanging_job_times_out_while_the_others_keep_their_schedule(engine: En
     scheduler.start()
     try:
         wait_until(lambda: len(steady) >= 4 and finished("hangs") >= 3 and finished("raises") >= 3)
+        # Read while the job still hangs: once it is released, a tick that fires before
+        # the scheduler stops runs it normally, as it should.
+        hung = [r for r in runs(engine, "hangs") if r.status is not JobRunStatus.RUNNING]
     finally:
         release.set()
         scheduler.stop()
@@ -113,11 +116,10 @@ def test_a_hanging_job_times_out_while_the_others_keep_their_schedule(engine: En
     assert len(steady) == len(set(steady))
     assert sorted(steady) == [min(steady) + i * EVERY for i in range(len(steady))]
 
-    hung = runs(engine, "hangs")
     assert hung[0].status is JobRunStatus.TIMED_OUT
     assert hung[0].error == "timed out after 0.5 s"
     later = hung[1:]
-    assert later, "the hanging job's later ticks are recorded"
+    assert len(later) >= 2, "the hanging job's later ticks are recorded"
     assert all(r.status is JobRunStatus.FAILED for r in later)
     assert all("still running" in (r.error or "") for r in later)
 
