@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from throughline.config import KpiSettings
 
@@ -15,17 +14,20 @@ logger = logging.getLogger(__name__)
 
 
 def to_reporting(
-    amounts: npt.NDArray[np.float64], currencies: npt.NDArray[np.object_], settings: KpiSettings
+    amounts: npt.NDArray[np.float64],
+    currencies: npt.NDArray[np.intp],
+    labels: npt.NDArray[np.object_],
+    settings: KpiSettings,
 ) -> npt.NDArray[np.float64]:
-    """`amount x rate[currency]` as floats; an amount in a currency with no configured rate
-    becomes NaN (left out of sums) and is logged, rather than counted at a guessed rate."""
-    known = pd.Index(list(settings.fx_rates), dtype=object)
-    at = np.asarray(known.get_indexer(pd.Index(currencies, dtype=object)), dtype=np.intp)
-    rates = np.append(np.asarray(list(settings.fx_rates.values()), dtype=np.float64), np.nan)
-    converted: npt.NDArray[np.float64] = np.asarray(amounts, dtype=np.float64) * rates[at]
-    unknown = (at < 0) & ~np.isnan(amounts)
+    """`amount x rate[currency]` as floats, the currencies given as codes into `labels`;
+    an amount in a currency with no configured rate becomes NaN (left out of sums) and
+    is logged, rather than counted at a guessed rate."""
+    rates = np.array([settings.fx_rates.get(str(c), math.nan) for c in labels], dtype=np.float64)
+    rate = rates[currencies] if len(rates) else np.full(len(currencies), math.nan)
+    converted: npt.NDArray[np.float64] = np.asarray(amounts, dtype=np.float64) * rate
+    unknown = np.isnan(rate) & ~np.isnan(amounts)
     if bool(unknown.any()):
-        missing = sorted({str(c) for c in currencies[unknown]})
+        missing = sorted({str(labels[c]) for c in np.unique(currencies[unknown]).tolist()})
         logger.warning("no fx rate for %s: %d amounts left out", missing, int(unknown.sum()))
     return converted
 

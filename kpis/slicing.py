@@ -112,17 +112,30 @@ class Vocabulary:
         self._codes: dict[str, dict[object, int]] = {}
         self._labels: dict[str, list[str]] = {}
 
-    def encode(self, dimension: str, values: Array) -> npt.NDArray[np.intp]:
+    def encode(self, dimension: str, values: Array, na: int | None = None) -> npt.NDArray[np.intp]:
+        """The codes of `values` (new values get new codes); with `na`, a missing value
+        (None, NaN) gets that code instead of one of its own."""
         codes = self._codes.setdefault(dimension, {})
         labels = self._labels.setdefault(dimension, [])
-        local, uniques = pd.factorize(values, use_na_sentinel=False)
-        mapping = np.empty(len(uniques), dtype=np.intp)
-        for n, value in enumerate(uniques):
-            if value not in codes:
-                codes[value] = len(labels)
-                labels.append(str(value))
-            mapping[n] = codes[value]
-        return mapping[np.asarray(local, dtype=np.intp)] if len(uniques) else np.zeros(0, np.intp)
+        local, uniques = pd.factorize(values, use_na_sentinel=na is not None)
+        # known values looked up and new ones added by C-level dict calls, not a Python
+        # loop per value: a full refresh encodes a million deal ids
+        found = np.array([*map(codes.get, uniques), -1 if na is None else na], dtype=object)
+        new = np.flatnonzero(found[:-1] == None)  # noqa: E711 (per element)
+        if len(new):
+            added = uniques[new]
+            fresh = range(len(labels), len(labels) + len(added))
+            codes.update(zip(added, fresh, strict=True))
+            labels.extend(map(str, added))
+            found[new] = fresh
+        if not len(local):
+            return np.zeros(0, np.intp)
+        # a missing value's local code is -1: the last entry, `na`
+        return np.asarray(found.astype(np.intp)[np.asarray(local, dtype=np.intp)])
+
+    def add(self, dimension: str, value: str) -> int:
+        """The code of `value`, given one if it has none yet."""
+        return int(self.encode(dimension, np.array([value], dtype=object))[0])
 
     def code(self, dimension: str, value: str) -> int:
         """The code of `value`, or -1 if it never appeared."""
