@@ -66,9 +66,9 @@ class EventLog:
         self,
         deal_id: str,
         *,
-        entity: str,
-        region: str,
-        practice: str,
+        entity: str | None,
+        region: str | None,
+        practice: str | None,
         currency: str,
         amount: float,
         stage: str,
@@ -103,11 +103,14 @@ class EventLog:
             updated_at=T0,
         )
 
-    def project(self, project_id: str, deal_id: str, activated: str | None) -> None:
+    def project(
+        self, project_id: str, deal_id: str, activated: str | None, practice: str | None = None
+    ) -> None:
         self._add(
             Project,
             id=project_id,
             deal_id=deal_id,
+            practice=practice,
             stage="project_activated" if activated else None,
             activated_at=at(activated) if activated else None,
             created_at=T0,
@@ -119,7 +122,7 @@ class EventLog:
         invoice_id: str,
         deal_id: str,
         *,
-        entity: str,
+        entity: str | None,
         currency: str,
         amount: float,
         stage: str,
