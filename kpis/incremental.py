@@ -26,14 +26,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from kpis.cash import DSO_DAYS, open_ar_parts
 from kpis.definitions import BUSINESS_DIMENSIONS
 from kpis.parts import Parts, subtract
 from kpis.pipeline import pipeline_parts
 from kpis.slicing import LiveMembers, Rows, Table
-from kpis.tables import FactTables, invoice_deal_rows
+from kpis.tables import FactTables, invoice_deal_rows, keys_in
 from kpis.windows import Window
 
 DAY = 86400.0
@@ -54,10 +53,6 @@ def _done(times: npt.NDArray[np.float64], before: float) -> npt.NDArray[np.bool_
 
 def _keys(table: Table) -> npt.NDArray[np.intp]:
     return np.asarray(table.columns["deal_key"], dtype=np.intp)
-
-
-def _isin(keys: npt.NDArray[np.intp], wanted: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
-    return np.asarray(pd.Index(keys).isin(wanted), dtype=bool)
 
 
 def settled_deals(tables: FactTables, now: float, horizon: float) -> npt.NDArray[np.bool_]:
@@ -87,7 +82,7 @@ def settled_deals(tables: FactTables, now: float, horizon: float) -> npt.NDArray
     unsettled = np.concatenate(
         [_keys(deals)[~deal_ok], _keys(invoices)[~invoice_ok], _keys(items)[~item_ok]]
     )
-    return ~_isin(_keys(deals), np.unique(unsettled))
+    return ~keys_in(_keys(deals), unsettled)
 
 
 def _tables(deals: Table, invoices: Table, items: Table, base: FactTables) -> FactTables:
@@ -147,8 +142,8 @@ class SplitFacts:
     def split(cls, tables: FactTables, now: float, horizon: float) -> SplitFacts:
         keep = settled_deals(tables, now, horizon)
         keys = _keys(tables.deals)[keep]
-        settled_invoices = _isin(_keys(tables.invoices), keys)
-        settled_items = _isin(_keys(tables.items), keys)
+        settled_invoices = keys_in(_keys(tables.invoices), keys)
+        settled_items = keys_in(_keys(tables.items), keys)
         settled = _tables(
             tables.deals.take(keep),
             tables.invoices.take(settled_invoices),

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from kpis.context import KpiContext
 from kpis.parts import Parts, combine, part, put, slices_of
-from kpis.slicing import NO_MEMBERS, Rows, Slices, at_or_before, in_window, ratio
+from kpis.slicing import NO_MEMBERS, Rows, Slices, at_or_before, in_window, ratio, zero_nan
 from kpis.tables import FactTables
 from kpis.values import KpiValue
 from kpis.windows import POINT_IN_TIME
@@ -27,7 +27,7 @@ def _per_deal(
     deal = tables.invoice_deal[invoices]
     found = deal >= 0
     size = len(tables.deals.columns["id"])
-    sums = np.bincount(deal[found], weights=np.nan_to_num(values[invoices][found]), minlength=size)
+    sums = np.bincount(deal[found], weights=zero_nan(values[invoices][found]), minlength=size)
     return np.asarray(sums, dtype=np.float64)
 
 

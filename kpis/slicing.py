@@ -340,7 +340,7 @@ class Slices:
 
     def sum(self, values: Array) -> npt.NDArray[np.float64]:
         """Per slice, the sum of `values` (per entry), NaN left out."""
-        weights = np.nan_to_num(np.asarray(values, dtype="float64"))
+        weights = zero_nan(values)
         return np.asarray(
             np.bincount(self.slice, weights=weights, minlength=len(self.keys)), dtype=np.float64
         )
@@ -402,6 +402,13 @@ def p50_p90(values: Array) -> tuple[float | None, float | None]:
         return None, None
     p50, p90 = np.percentile(data, [50.0, 90.0], method="linear")
     return float(p50), float(p90)
+
+
+def zero_nan(values: Array) -> npt.NDArray[np.float64]:
+    """Floats with 0 for NaN: what `np.nan_to_num` gives for money and hours (never
+    infinite), in one pass instead of its four."""
+    data = np.asarray(values, dtype="float64")
+    return np.where(np.isnan(data), 0.0, data)
 
 
 def total(values: Array) -> float:

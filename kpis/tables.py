@@ -8,11 +8,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from kpis.definitions import BUSINESS_DIMENSIONS
 from kpis.facts import Facts
 from kpis.slicing import Table, Vocabulary
+
+
+def keys_in(keys: npt.NDArray[np.intp], wanted: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+    """Per key, whether it is among `wanted` (deal keys are small non-negative integers:
+    a flag per key, no hashing)."""
+    flags = np.zeros(int(max(keys.max(initial=-1), wanted.max(initial=-1))) + 1, dtype=bool)
+    flags[wanted] = True
+    return flags[keys]
 
 
 def invoice_deal_rows(deals: Table, invoices: Table) -> npt.NDArray[np.intp]:
@@ -91,7 +98,7 @@ class FactTables:
 
         def kept(table: Table) -> npt.NDArray[np.bool_]:
             column = table.columns["deal_key"].astype(np.intp)
-            return ~np.asarray(pd.Index(column).isin(changed), dtype=bool)
+            return ~keys_in(column, changed)
 
         deals = self.deals.keep_and_append(kept(self.deals), fresh.deals)
         invoices = self.invoices.keep_and_append(kept(self.invoices), fresh.invoices)
