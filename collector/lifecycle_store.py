@@ -25,19 +25,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Connection, Dialect, Enum, Integer, Numeric, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Dialect,
+    Enum,
+    Integer,
+    Numeric,
+    Table,
+    case,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from collector import lifecycle as rules
 from collector.lifecycle import Observation, Row
 from store.base import UTCDateTime
 from store.objects import BillableItem, Contract, Deal, Invoice, Payment, Project
 from store.states import ObjectType
-from store.telemetry import LifecycleEvent
+from store.telemetry import LifecycleEvent, WebhookSource
 
 # Insert order respects the foreign keys.
 MODELS: dict[ObjectType, Any] = {
@@ -582,3 +594,26 @@ class LifecycleApplier:
                 if "id" in d
             ],
         )
+
+
+def note_webhook_sources(conn: Connection, counts: Mapping[str, int], at: dt.datetime) -> None:
+    """Per CloudEvent source, `at` as its latest event (unless a later one is noted) and
+    `counts[source]` more events, in the caller's transaction."""
+    table = WebhookSource.__table__
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(
+        [{"source": s, "last_received_at": at, "events": n} for s, n in sorted(counts.items())]
+    )
+    new = statement.excluded
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.source],
+            set_={
+                "last_received_at": case(
+                    (new.last_received_at > table.c.last_received_at, new.last_received_at),
+                    else_=table.c.last_received_at,
+                ),
+                "events": table.c.events + new.events,
+            },
+        )
+    )

@@ -201,7 +201,8 @@ def build_ingest_router(
                 authorize(request)
             moment = now()
             observations = [cloudevents.observation_from_event(e, moment) for e in events]
-            await store(IngestJob(observations=observations))
+            sources = [str(e["source"]) for e in events]
+            await store(IngestJob(observations=observations, sources=sources))
         except IngestError as exc:
             metrics.events_received.labels("rejected").inc()
             return _error(exc, JSON)

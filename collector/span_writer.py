@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from collector.lifecycle import Observation, observation_from_span
-from collector.lifecycle_store import LifecycleApplier
+from collector.lifecycle_store import LifecycleApplier, note_webhook_sources
 from collector.metrics import CollectorMetrics
 from collector.span_record import (
     NULLABLE_COLUMNS,
@@ -46,6 +47,8 @@ class WriteResult:
 class IngestJob:
     rows: Sequence[SpanRow] = ()
     observations: Sequence[Observation] = ()
+    sources: Sequence[str] = ()
+    """the CloudEvent source of each event the observations came from"""
     future: Future[WriteResult] = field(default_factory=Future)
 
     @property
@@ -221,12 +224,14 @@ class SpanWriter:
             and (o := observation_from_span(record_from_row(r)))
         ]
         observations += [o for job in jobs for o in job.observations]
+        sources = Counter(s for job in jobs for s in job.sources)
         try:
             with self._engine.begin() as conn:
                 insert_spans(conn, rows)
-                derived = (
-                    LifecycleApplier(conn, self._now()).apply(observations) if observations else 0
-                )
+                moment = self._now()
+                derived = LifecycleApplier(conn, moment).apply(observations) if observations else 0
+                if sources:
+                    note_webhook_sources(conn, sources, moment)
         except Exception as exc:  # the store refused the batch: every sender hears of it
             logger.exception(
                 "writing %d spans and %d observations failed", len(rows), len(observations)

@@ -18,10 +18,9 @@ from sqlalchemy import func, select
 from probes.base import Finding, Outcome, ProbeContext
 from store.outbox import SyncAttempt, SyncMessage
 from store.states import AttemptOutcome, MessageState, ProbeKind, ProbeStatus
-from store.telemetry import LifecycleEvent
+from store.telemetry import WebhookSource
 
 LOOKBACK = dt.timedelta(days=7)
-CE_PREFIX = "ce:"  # lifecycle events from CloudEvents carry dedup_key "ce:<source>:<id>"
 
 
 def _age(now: dt.datetime, last: dt.datetime | None) -> str:
@@ -124,15 +123,14 @@ class WebhookFreshnessProbe:
 
     def run(self, ctx: ProbeContext) -> Outcome:
         now = ctx.now()
-        last: dict[str, dt.datetime | None] = {}
+        last: dict[str, dt.datetime | None] = dict.fromkeys(self._expected)
         with ctx.engine.connect() as conn:
-            for source in self._expected:
-                at = conn.execute(
-                    select(func.max(LifecycleEvent.recorded_at)).where(
-                        LifecycleEvent.dedup_key.like(f"{CE_PREFIX}{source}:%")
-                    )
-                ).scalar()
-                last[source] = at
+            found = conn.execute(
+                select(WebhookSource.source, WebhookSource.last_received_at).where(
+                    WebhookSource.source.in_(list(self._expected))
+                )
+            ).all()
+        last.update({source: at for source, at in found})
         findings = _silences("webhook_silent", last, self._expected, now)
         detail = {
             "last_received": {s: at.isoformat() if at else None for s, at in sorted(last.items())}

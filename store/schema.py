@@ -16,7 +16,7 @@ from store.monitoring import (
 from store.objects import BillableItem, Consultant, Contract, Deal, Invoice, Payment
 from store.outbox import DeadLetter, Replay, SyncAttempt, SyncCursor, SyncMessage
 from store.scheduling import JobRun, SchedulerJob
-from store.telemetry import LifecycleEvent, Span
+from store.telemetry import LifecycleEvent, Span, WebhookSource
 
 __all__ = [
     "Alert",
@@ -45,5 +45,6 @@ __all__ = [
     "SyncCursor",
     "SyncMessage",
     "User",
+    "WebhookSource",
     "metadata",
 ]

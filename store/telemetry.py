@@ -76,3 +76,15 @@ class LifecycleEvent(Base):
         Index(None, "object_type", "object_id", "occurred_at"),
         Index(None, "stage", "occurred_at"),
     )
+
+
+class WebhookSource(Base):
+    """Per CloudEvent `source`, when the collector last stored an event from it and how
+    many: kept in the transaction that stores the events, so the webhook freshness probe
+    reads one row per source instead of scanning lifecycle_events."""
+
+    __tablename__ = "webhook_sources"
+
+    source: Mapped[str] = mapped_column(String(300), primary_key=True)
+    last_received_at: Mapped[Timestamp]
+    events: Mapped[int] = mapped_column(BigInteger)

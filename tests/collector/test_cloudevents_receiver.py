@@ -16,7 +16,7 @@ from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy import Engine
 
 from store.objects import Deal, Invoice
-from store.telemetry import LifecycleEvent
+from store.telemetry import LifecycleEvent, WebhookSource
 from tests.collector.conftest import RunningServer
 
 Serve = Callable[..., RunningServer]
@@ -65,6 +65,13 @@ def stages(engine: Engine) -> list[tuple[str, str, str]]:
     return [(str(t), o, s) for t, o, s in rows]
 
 
+def sources(engine: Engine) -> dict[str, int]:
+    """Events noted per source in webhook_sources (what freshness.webhooks reads)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(WebhookSource.source, WebhookSource.events)).all()
+    return {source: events for source, events in rows}
+
+
 def test_structured_and_binary_events_become_lifecycle_events(serve_collector: Serve) -> None:
     server = serve_collector()
     won = to_structured_event(
@@ -100,6 +107,7 @@ def test_structured_and_binary_events_become_lifecycle_events(serve_collector: S
         ("invoice", "INV-1", "invoiced"),
         ("deal", "OPP-1", "first_invoiced"),
     ]
+    assert sources(server.engine) == {"/crm": 1, "/billing": 1}
     with server.engine.connect() as conn:
         deal = conn.execute(sa.select(Deal)).one()
         invoice = conn.execute(sa.select(Invoice)).one()
@@ -128,6 +136,7 @@ def test_a_batch_is_stored_whole_and_duplicates_once(serve_collector: Serve) -> 
     assert post(server, headers, body).json() == {"accepted": 2}
     assert post(server, headers, body).status_code == 202  # at-least-once redelivery
     assert len(stages(server.engine)) == 4  # invoiced, first_invoiced, posted, first_posted
+    assert sources(server.engine) == {"/billing": 4}  # a redelivery is a sign of life too
     with server.engine.connect() as conn:
         assert conn.execute(sa.select(Invoice.stage)).scalar_one() == "posted"
 
@@ -145,6 +154,7 @@ def test_a_bad_event_in_a_batch_stores_nothing_and_says_which(serve_collector: S
         in response.json()["message"]
     )
     assert stages(server.engine) == []
+    assert sources(server.engine) == {}
 
 
 def test_missing_attributes_and_wrong_content_type_are_refused(serve_collector: Serve) -> None:

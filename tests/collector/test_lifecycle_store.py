@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from collector.lifecycle import Observation
-from collector.lifecycle_store import LifecycleApplier
+from collector.lifecycle_store import LifecycleApplier, note_webhook_sources
 from store.objects import BillableItem, Deal, Invoice
-from store.telemetry import LifecycleEvent
+from store.telemetry import LifecycleEvent, WebhookSource
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=dt.UTC)
 NOW = T0 + dt.timedelta(days=400)
@@ -250,3 +250,18 @@ def test_money_of_mixed_kinds_in_one_batch(engine: Engine) -> None:
         "P2": Decimal("0"),
     }
     assert stages == {"I1": "paid", "I2": "invoiced"}
+
+
+def test_webhook_sources_keep_the_latest_moment_and_count_every_event(engine: Engine) -> None:
+    """A write noted with an earlier moment (a slower writer committing later) does not
+    move a source's last event back; counts add up."""
+    early, late = dt.datetime(2026, 6, 1, tzinfo=dt.UTC), dt.datetime(2026, 6, 2, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        note_webhook_sources(conn, {"/crm": 2, "/psa": 1}, late)
+    with engine.begin() as conn:
+        note_webhook_sources(conn, {"/crm": 3}, early)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(WebhookSource.source, WebhookSource.last_received_at, WebhookSource.events)
+        ).all()
+    assert sorted(tuple(r) for r in rows) == [("/crm", late, 5), ("/psa", late, 1)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from store import migrate
 from store.engine import make_engine
 from store.schema import metadata
+from store.telemetry import WebhookSource
 
 
 def test_upgrade_creates_every_declared_table_and_leaves_no_autogenerate_diff(
@@ -82,3 +85,40 @@ def test_whole_kpi_snapshots_become_changes_and_back(database_url: str) -> None:
             sa.text("SELECT kpi, value FROM kpi_snapshots ORDER BY as_of, kpi")
         ).all()
     assert [tuple(r) for r in back] == [("backlog", 10.0), ("dso", 40.0), ("dso", 41.0)]
+
+
+def test_webhook_sources_are_filled_from_stored_cloudevents(database_url: str) -> None:
+    """Migration 0004: each CloudEvent source's last event and count, from the dedup keys
+    of the lifecycle events already stored (`ce:<source>:<id>`); spans are not sources."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0003")
+    insert = sa.text(
+        "INSERT INTO lifecycle_events (dedup_key, object_type, object_id, stage, occurred_at, "
+        "recorded_at) VALUES (:key, 'deal', 'D1', 'closed_won', :at, :at)"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            insert,
+            [
+                {"key": "ce:/sandbox/psa:psa-1", "at": "2026-06-01 00:00:00.000000"},
+                {"key": "ce:/sandbox/psa:psa-2", "at": "2026-06-03 00:00:00.000000"},
+                {"key": "ce:/sandbox/psa:psa-3", "at": "2026-06-02 00:00:00.000000"},
+                {"key": "ce:urn:billing:zuora:evt-9", "at": "2026-06-04 12:30:00.000000"},
+                {"key": "span:0af7651916cd43dd:b7ad6b71", "at": "2026-06-05 00:00:00.000000"},
+            ],
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                WebhookSource.source, WebhookSource.last_received_at, WebhookSource.events
+            ).order_by(WebhookSource.source)
+        ).all()
+    utc = dt.UTC
+    assert [tuple(r) for r in rows] == [
+        ("/sandbox/psa", dt.datetime(2026, 6, 3, tzinfo=utc), 3),
+        ("urn:billing:zuora", dt.datetime(2026, 6, 4, 12, 30, tzinfo=utc), 1),
+    ]
+    migrate.downgrade(engine, "0003")
+    assert "webhook_sources" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
