@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kpis.context import KpiContext
-from kpis.definitions import AGE_BUCKETS
+from kpis.definitions import AGE_BUCKETS, age_buckets
 from kpis.slicing import Slices, at_or_before, in_window
 from kpis.tables import FactTables
 from kpis.values import KpiValue
@@ -37,13 +37,10 @@ def compute_activation(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     pending = deals.where(won & not_yet)
     slices = Slices(pending, ctx.dimensions)
     amount = slices.entries(pending["amount_rc"]).astype("float64")
-    age = (ctx.now - slices.entries(pending["closed_won_at"])) / DAY
-    buckets = []
-    for bucket, low, high in AGE_BUCKETS:
-        inside = ((age > low) | (low == 0)) & (age <= high)
-        counts = slices.count(inside).tolist()
-        values = slices.sum(np.where(inside, amount, 0.0)).tolist()
-        buckets.append((bucket, inside, counts, values))
+    bucket = age_buckets((ctx.now - slices.entries(pending["closed_won_at"])) / DAY)
+    inside = [bucket == i for i in range(len(AGE_BUCKETS))]
+    counts = slices.by_group(bucket, len(AGE_BUCKETS)).astype(np.intp).tolist()
+    values = slices.by_group(bucket, len(AGE_BUCKETS), amount).tolist()
     totals = slices.sum(amount).tolist()
     for k, (s, count) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
         ids = slices.members(k)
@@ -51,14 +48,14 @@ def compute_activation(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
             ctx.value("activation_pending_count", POINT_IN_TIME, s, count, ids),
             ctx.value("activation_pending_value", POINT_IN_TIME, s, totals[k], ids),
         ]
-        for bucket, inside, counts, values in buckets:
-            members = slices.members(k, inside)
+        for i, (name, _, _) in enumerate(AGE_BUCKETS):
+            members = slices.members(k, inside[i])
             out += [
                 ctx.value(
-                    f"activation_pending_count_{bucket}", POINT_IN_TIME, s, counts[k], members
+                    f"activation_pending_count_{name}", POINT_IN_TIME, s, counts[k][i], members
                 ),
                 ctx.value(
-                    f"activation_pending_value_{bucket}", POINT_IN_TIME, s, values[k], members
+                    f"activation_pending_value_{name}", POINT_IN_TIME, s, values[k][i], members
                 ),
             ]
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kpis.context import KpiContext
-from kpis.definitions import AGE_BUCKETS
+from kpis.definitions import AGE_BUCKETS, age_buckets
 from kpis.slicing import Array, Slices, at_or_before, in_window, ratio
 from kpis.tables import FactTables
 from kpis.values import KpiValue
@@ -26,22 +26,20 @@ def compute_billing(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
     wip = billable.where(at_or_before(billable["approved_at"], now) & uninvoiced)
     slices = Slices(wip, ctx.dimensions)
     amount = slices.entries(wip["amount_rc"]).astype("float64")
-    age = (now - slices.entries(wip["approved_at"])) / DAY
-    buckets = []
-    for bucket, low, high in AGE_BUCKETS:
-        inside = ((age > low) | (low == 0)) & (age <= high)
-        buckets.append((bucket, inside, slices.sum(np.where(inside, amount, 0.0)).tolist()))
+    bucket = age_buckets((now - slices.entries(wip["approved_at"])) / DAY)
+    inside = [bucket == i for i in range(len(AGE_BUCKETS))]
+    values = slices.by_group(bucket, len(AGE_BUCKETS), amount).tolist()
     totals = slices.sum(amount).tolist()
     for k, s in enumerate(slices.keys):
         out.append(ctx.value("unbilled_wip", POINT_IN_TIME, s, totals[k], slices.members(k)))
-        for bucket, inside, values in buckets:
+        for i, (name, _, _) in enumerate(AGE_BUCKETS):
             out.append(
                 ctx.value(
-                    f"unbilled_wip_{bucket}",
+                    f"unbilled_wip_{name}",
                     POINT_IN_TIME,
                     s,
-                    values[k],
-                    slices.members(k, inside),
+                    values[k][i],
+                    slices.members(k, inside[i]),
                 )
             )
 

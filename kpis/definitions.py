@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from store.states import DealStage
 
 Scope = Literal["window", "now"]
@@ -23,6 +26,14 @@ AGE_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("90d_plus", 90.0, float("inf")),
 )
 """Age buckets in days, each `(low, high]` (the first also holds age 0)."""
+
+
+def age_buckets(age_days: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """Per age, the index of its bucket in AGE_BUCKETS (-1 for none: NaN)."""
+    out = np.full(len(age_days), -1, dtype=np.intp)
+    for i, (_, low, high) in enumerate(AGE_BUCKETS):
+        out[((age_days > low) | (low == 0)) & (age_days <= high)] = i
+    return out
 
 
 @dataclass(frozen=True)

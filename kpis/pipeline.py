@@ -43,19 +43,24 @@ def pipeline_parts(
     parts: Parts = {}
     staged = deals.where(deals["staged"].astype(bool))
     slices = Slices(staged, dimensions)
-    stage = slices.entries(staged["stage_code"])
+    # per entry, the index of its deal stage in DealStage (-1: a stage not listed there)
+    codes = np.asarray(slices.entries(staged["stage_code"]), dtype=np.intp)
+    listed = [tables.vocabulary.code("stage", s.value) for s in DealStage]
+    index = np.full(max([*listed, int(codes.max(initial=-1))]) + 1, -1, dtype=np.intp)
+    for i, code in enumerate(listed):
+        if code >= 0:
+            index[code] = i
+    stage = index[codes]
     amount = slices.entries(staged["amount_rc"]).astype("float64")
-    stages = []
-    for s in DealStage:
-        at = stage == tables.vocabulary.code("stage", s.value)
-        counts = slices.count(at).tolist()
-        stages.append((s.value, at, counts, slices.sum(np.where(at, amount, 0.0)).tolist()))
+    counts = slices.by_group(stage, len(DealStage)).astype(np.intp).tolist()
+    sums = slices.by_group(stage, len(DealStage), amount).tolist()
+    at = [stage == i for i in range(len(DealStage))]
     for k, ((dim, dv), rows) in enumerate(zip(slices.keys, slices.counts.tolist(), strict=True)):
         put(parts, ("funnel", dim, dv), 0.0, rows, NO_MEMBERS, "deals")
-        for name, at, counts, sums in stages:
-            if counts[k]:
-                key = (f"funnel:{name}", dim, dv)
-                put(parts, key, sums[k], counts[k], slices.members(k, at), "deals")
+        for i, s in enumerate(DealStage):
+            if counts[k][i]:
+                key = (f"funnel:{s.value}", dim, dv)
+                put(parts, key, sums[k][i], counts[k][i], slices.members(k, at[i]), "deals")
 
     inv = tables.invoices.columns
     issued = inv["issued_at"].astype("float64")

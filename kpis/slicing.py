@@ -345,6 +345,18 @@ class Slices:
             np.bincount(self.slice, weights=weights, minlength=len(self.keys)), dtype=np.float64
         )
 
+    def by_group(
+        self, group: npt.NDArray[np.intp], groups: int, values: Array | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Per slice and group, the sum of `values` (per entry, NaN left out), or the
+        number of entries without `values`: shape (slices, groups), from one pass. An
+        entry's group is in `group` (0 to groups - 1; -1: in none)."""
+        inside = group >= 0
+        index = self.slice[inside] * groups + group[inside]
+        weights = None if values is None else zero_nan(values)[inside]
+        sums = np.bincount(index, weights=weights, minlength=len(self.keys) * groups)
+        return np.asarray(sums, dtype=np.float64).reshape(len(self.keys), groups)
+
     def members(self, k: int, mask: Array | None = None, column: str = "id") -> Members:
         """The ids of slice `k` (of its rows where `mask`, per entry, holds)."""
         start, end = self.bounds[k], self.bounds[k + 1]

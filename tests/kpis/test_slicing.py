@@ -36,3 +36,13 @@ def test_slices_at_once_equal_slices_one_by_one(seed: int) -> None:
         assert slices.members(k).tolist() == group.members().tolist()
         assert (p50[k], p90[k]) == p50_p90(group["v"])
         assert sums[k] == pytest.approx(np.nansum(group["v"]))
+
+
+def test_sums_by_group_are_the_sums_of_each_group() -> None:
+    frame = pd.DataFrame({"id": ["x0", "x1", "x2", "x3"], "a": ["p", "q", "p", "p"]})
+    rows = Table.of(frame, ["a"]).rows()
+    slices = Slices(rows, ["a"])  # all, a=p, a=q
+    group = slices.entries(np.array([0, 1, -1, 0]))
+    values = slices.entries(np.array([1.0, 2.0, 4.0, np.nan]))
+    assert slices.by_group(group, 2).tolist() == [[2, 1], [2, 0], [0, 1]]
+    assert slices.by_group(group, 2, values).tolist() == [[1.0, 2.0], [1.0, 0.0], [0.0, 2.0]]
