@@ -61,6 +61,9 @@ class SnapshotWriter:
         self._heads: dict[tuple[str, str, str], str] = {}
         self._current: dict[Key, Current] | None = None
         """the rows current after this writer's last write (None: read them back)"""
+        self._signatures: dict[Key, Signature] = {}
+        """per key, what the value written or confirmed last was made of: a value made of
+        the same is not encoded again to be compared"""
         self._written_at: dt.datetime | None = None
 
     def _head(self, value: KpiValue) -> str:
@@ -78,42 +81,13 @@ class SnapshotWriter:
             head = self._heads[key] = json.dumps(fixed)[:-1]
         return head
 
-    def records(self, values: Sequence[KpiValue], as_of: Any) -> list[Record]:
-        """One row per value, `as_of` as the driver takes it."""
-        # per members object (shared by several values): its count and the end of the meta
-        listed: dict[int, tuple[int, str]] = {}
-        heads = self._heads
-        rows: list[Record] = []
-        for v in values:
-            found = listed.get(id(v.members))
-            if found is None:
-                count = v.member_count
-                # sorted: which rows come first differs between a full and an incremental
-                # computation, and a new order alone is not a change worth a new row
-                ids = encode_ids(sorted(v.member_ids(MEMBERS_KEPT)))
-                cut = "true" if count > MEMBERS_KEPT else "false"
-                found = listed[id(v.members)] = (
-                    count,
-                    f'"members": {ids}, "members_truncated": {cut}}}',
-                )
-            count, tail = found
-            head = heads.get((v.kpi, v.window, v.unit)) or self._head(v)
-            meta = f"{head}, {json.dumps(v.meta)[1:-1]}, {tail}" if v.meta else f"{head}, {tail}"
-            value = None if v.value is None else float(v.value)
-            rows.append(
-                (
-                    v.kpi,
-                    v.window,
-                    v.dimension,
-                    v.dimension_value[:128],
-                    as_of,
-                    value,
-                    v.unit,
-                    count,
-                    meta,
-                )
-            )
-        return rows
+    def _record(self, v: KpiValue, as_of: Any, count: int, tail: str) -> Record:
+        """The row of one value, `as_of` as the driver takes it, `tail` its members."""
+        head = self._heads.get((v.kpi, v.window, v.unit)) or self._head(v)
+        meta = f"{head}, {json.dumps(v.meta)[1:-1]}, {tail}" if v.meta else f"{head}, {tail}"
+        value = None if v.value is None else float(v.value)
+        key = (v.kpi, v.window, v.dimension, v.dimension_value[:128])
+        return (*key, as_of, value, v.unit, count, meta)
 
     def write(self, conn: Connection, values: Sequence[KpiValue], as_of: dt.datetime) -> int:
         """Store the values as of `as_of` as changes (in the caller's transaction): a row
@@ -132,17 +106,32 @@ class SnapshotWriter:
             _undo(conn, as_of)
             self._current, latest = None, latest_refresh(conn)
         if self._current is None or self._written_at != latest:
-            self._current = _current_rows(conn)
-        current = self._current
+            self._current, self._signatures = _current_rows(conn), {}
+        current, signatures = self._current, self._signatures
         bound = _bind_as_of(conn, as_of)
-        records = self.records(values, bound)
         fresh: dict[Key, Current] = {}
+        seen: dict[Key, Signature] = {}
         changed: list[Record] = []
-        for record in records:
-            key = record[:4]
-            now = (record[5], record[6], record[7], record[8])
+        # per members object (several values share one): its count and first members
+        listed: dict[int, tuple[int, list[str]]] = {}
+        tails: dict[int, str] = {}
+        for v in values:
+            key = (v.kpi, v.window, v.dimension, v.dimension_value[:128])
+            found = listed.get(id(v.members))
+            if found is None:
+                found = listed[id(v.members)] = (v.member_count, v.member_ids(MEMBERS_KEPT))
+            count, head = found
+            signature = (v.value, v.unit, count, head, v.meta)
             before = current.get(key)
-            if before is not None and _same(before, now):
+            seen[key] = signature
+            if before is not None and signatures.get(key) == signature:
+                fresh[key] = before  # what this writer stored for it, unchanged
+                continue
+            tail = tails.get(id(v.members))
+            if tail is None:
+                tail = tails[id(v.members)] = _members_tail(count, head)
+            record = self._record(v, bound, count, tail)
+            if before is not None and _same(before, (record[5], record[6], record[7], record[8])):
                 fresh[key] = before
             else:
                 changed.append(record)
@@ -161,10 +150,18 @@ class SnapshotWriter:
             for r in changed:
                 fresh[r[:4]] = (new_ids[r[:4]], r[5], r[6], r[7], r[8])
         conn.execute(
-            insert(KpiRefresh).values(as_of=as_of, values=len(records), changed=len(changed))
+            insert(KpiRefresh).values(as_of=as_of, values=len(values), changed=len(changed))
         )
-        self._current, self._written_at = fresh, as_of
+        self._current, self._signatures, self._written_at = fresh, seen, as_of
         return len(changed)
+
+
+def _members_tail(count: int, head: list[str]) -> str:
+    """The end of a value's meta JSON: its first members and whether the list was cut."""
+    # sorted: which rows come first differs between a full and an incremental computation,
+    # and a new order alone is not a change worth a new row
+    cut = "true" if count > MEMBERS_KEPT else "false"
+    return f'"members": {encode_ids(sorted(head))}, "members_truncated": {cut}}}'
 
 
 class SnapshotOrderError(ValueError):
@@ -172,6 +169,8 @@ class SnapshotOrderError(ValueError):
 
 
 Key = tuple[str, str, str, str]
+Signature = tuple[Any, str, int, list[str], dict[str, Any]]
+"""value, unit, member count, first members (in listed order) and meta of a KpiValue"""
 Current = tuple[int, float | None, str, int, "str | dict[str, Any]"]
 """A current row: its id, value, unit, member count and meta (the JSON text this writer
 stored, or what the driver read back: text on SQLite, an object from PostgreSQL's
