@@ -7,8 +7,8 @@ The joins work on numpy columns (each table's deal ids coded once, rows found th
 those integer codes, minima with `np.fmin.at`), not on pandas frames: an incremental
 refresh rebuilds the facts of a hundred deals, where the fixed cost of each pandas
 operation would be most of the time; a full refresh of a million deals would otherwise
-hash every row's deal id text several times.
-Text columns stay numpy object arrays, as the slicing reads them."""
+hash every row's deal id text several times. Slice values are carried as vocabulary
+codes (`<dimension>_code`), ids as numpy object arrays."""
 
 from __future__ import annotations
 
@@ -129,20 +129,22 @@ class _Coder:
 @dataclass(frozen=True)
 class Facts:
     deals: Columns
-    """id, slices, stage_code, staged, closed_won_at, amount_rc, activated_at,
-    first_cash_at, contracted_rc, has_contract"""
+    """id, deal_key, slice codes, stage_code, staged, closed_won_at, amount_rc,
+    activated_at, first_cash_at, contracted_rc, has_contract"""
     invoices: Columns
-    """id, deal_id, slices, credited, has_exception, issued_at, posted_at, paid_at,
-    amount_rc, unpaid_rc, deal_amount_rc"""
+    """id, deal_key, slice codes, legal_entity (text, for the posting SLA rules),
+    credited, has_exception, issued_at, posted_at, paid_at, amount_rc, unpaid_rc,
+    deal_amount_rc"""
     items: Columns
-    """id, deal_id, slices, hours, rejected, consultant_key, quantity, approved_at,
+    """id, deal_key, slice codes, hours, rejected, consultant_key, quantity, approved_at,
     invoiced_at, paid_at, amount_rc, underbilled_rc"""
     vocabulary: Vocabulary
-    """the codes of the slice values (`<dimension>_code` columns) and of deal stages"""
+    """the codes of the deals, the slice values (`<dimension>_code` columns), the deal
+    stages and the consultants"""
 
 
 _CHILD_TABLES = ("projects", "contracts", "invoices", "items")
-"""the tables with a deal_id, in `_DealKeys`' order of deal rows"""
+"""the tables with a deal_id, in the order of `_DealKeys`' deal-row fields"""
 
 
 @dataclass(frozen=True)
