@@ -101,9 +101,11 @@ class World:
                 after_each(day)
 
     def run_live(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
-        """Live mode: act on each day as the clock reaches its working hour."""
+        """Live mode: act on each day as the clock reaches its working hour. `stop` is
+        honoured between days: at a high speedup the days can come faster than they are
+        acted on, and the catching up must not hold off a Ctrl-C."""
         while not stop.is_set():
-            while day_start(self.next_day) <= self.clock.now():
+            while not stop.is_set() and day_start(self.next_day) <= self.clock.now():
                 self.run_day(self.next_day)
             stop.wait(poll_seconds)
 

@@ -5,6 +5,7 @@ ground truth."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -239,3 +240,25 @@ def test_in_steady_state_the_dso_formula_lands_in_a_real_firms_range(seed: int) 
     assert 45 <= figures["dso_days"] <= 80
     assert 55 <= figures["days_to_pay_weighted"] <= 70
     assert 20 <= figures["hours_per_consultant_week"]["mean"] <= 40
+
+
+def test_live_mode_stops_between_days_when_days_come_faster_than_they_are_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a high speedup a year of days can be due at once; a stop (Ctrl-C in `sandbox
+    up`) is honoured after the day being run, not after the year."""
+    world = _world(tmp_path, 3)
+    monkeypatch.setattr(world, "clock", ManualClock(day_start(START) + dt.timedelta(days=365)))
+    stop = threading.Event()
+    ran: list[dt.date] = []
+
+    def run_day(day: dt.date) -> None:  # the stop arrives while the first day runs
+        ran.append(day)
+        stop.set()
+
+    monkeypatch.setattr(world, "run_day", run_day)
+    live = threading.Thread(target=world.run_live, args=(stop,), daemon=True)
+    live.start()
+    live.join(timeout=10)
+    assert not live.is_alive(), "live mode kept running days after the stop"
+    assert ran == [START]
