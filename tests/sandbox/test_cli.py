@@ -82,6 +82,9 @@ def test_up_serves_the_five_systems_on_the_configured_ports_until_ctrl_c(tmp_pat
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **env},
+        # as when a script starts it in the background: SIGINT inherited as ignored, and
+        # `kill -INT` (what Ctrl-C sends) must stop it all the same
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         admin = {"X-Admin-Key": "cli-admin"}

@@ -115,15 +115,18 @@ def up(
     console.print(f"  data in {options.directory}; Ctrl-C stops the sandbox.", highlight=False)
     stopping = threading.Event()
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGTERM, on_term)
+    # Handled explicitly, not as KeyboardInterrupt: a process started in the background
+    # by a script inherits SIGINT ignored, and `kill -INT` must stop it all the same.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stopping.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     live.stop()
     console.print("sandbox stopped.")
 
