@@ -25,8 +25,6 @@ from kpis.money import to_reporting
 from kpis.slicing import UNKNOWN, Array, Vocabulary
 from throughline.config import KpiSettings
 
-SLICE_COLUMNS = ("legal_entity", "region", "practice", "currency")
-
 Columns = dict[str, Array]
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import typer
@@ -96,6 +93,7 @@ def up(
     Change faults at run time with PUT /admin/faults (header X-Admin-Key).
     """
     from sandbox.runner import LiveSandbox
+    from throughline.runtime import stop_on_signals
 
     settings = ctx.obj.settings()
     options = sandbox_options(settings, seed, faults, directory)
@@ -113,20 +111,9 @@ def up(
     for system, url in live.urls.items():
         console.print(f"  {system:<8} {url}  ({url}/docs)", highlight=False)
     console.print(f"  data in {options.directory}; Ctrl-C stops the sandbox.", highlight=False)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    # Handled explicitly, not as KeyboardInterrupt: a process started in the background
-    # by a script inherits SIGINT ignored, and `kill -INT` must stop it all the same.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stopping:
         while not stopping.wait(0.5):
             pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     live.stop()
     console.print("sandbox stopped.")
 
