@@ -9,6 +9,8 @@
 - A time limit per job: the job runs in its own thread; past the limit the run is recorded
   `timed_out` and the scheduler goes on. A hung run is never started twice: until it
   returns, that job's later ticks are recorded failed.
+- `stop` waits for the runs in progress (up to its `wait`) and starts no run after it:
+  a tick that fires while it stops gives its claim back.
 - A job missed while every process was down runs once at start (coalesced) when the miss
   is within `misfire_grace`: jobs already in the store keep their next run time.
 
@@ -34,7 +36,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from store.scheduling import JobRun, SchedulerJob
@@ -92,6 +94,8 @@ class Scheduler:
         self._jobs = {job.name: job for job in jobs}
         self.runner = runner or f"{socket.gethostname()}:{os.getpid()}"
         self._running: dict[str, tuple[threading.Thread, float]] = {}
+        self._stopping = False
+        """set by `stop`: no job is started from then on (what it holds is being closed)"""
         self._lock = threading.Lock()
         self._aps = BackgroundScheduler(
             jobstores={
@@ -153,6 +157,7 @@ class Scheduler:
             self._aps.shutdown(wait=False)
         deadline = time.monotonic() + wait.total_seconds()
         with self._lock:
+            self._stopping = True
             threads = [thread for thread, _ in self._running.values()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -162,7 +167,8 @@ class Scheduler:
 
     def fire(self, name: str, at: dt.datetime | None = None) -> JobRunStatus | None:
         """Run one tick of `name` unless another process claimed it. Returns the run's
-        status, or None when the tick belonged to someone else."""
+        status, or None when the tick belonged to someone else or the scheduler is stopping
+        (then nothing ran and the tick is not kept as claimed)."""
         job = self._jobs.get(name)
         if job is None:
             logger.warning("job %s is in the store but not configured here", name)
@@ -174,13 +180,6 @@ class Scheduler:
             return None
         if job.jitter > dt.timedelta(0):
             time.sleep(random.uniform(0, job.jitter.total_seconds()))
-        with self._lock:
-            previous = self._running.get(name)
-        if previous is not None and previous[0].is_alive():
-            hung = time.monotonic() - previous[1]
-            error = f"the previous run is still running after {hung:.0f} s; not started again"
-            self._finish(run_id, JobRunStatus.FAILED, error)
-            return JobRunStatus.FAILED
         outcome: dict[str, BaseException] = {}
 
         def target() -> None:
@@ -190,8 +189,24 @@ class Scheduler:
                 outcome["error"] = exc
 
         thread = threading.Thread(target=target, name=f"job-{name}", daemon=True)
+        # checked and registered under the lock `stop` takes: a run either starts before
+        # `stop` collects the runs to wait for, or not at all (a tick that fired while the
+        # scheduler stopped used to start its job after `stop` had returned, with what it
+        # holds already closed)
         with self._lock:
-            self._running[name] = (thread, time.monotonic())
+            stopping = self._stopping
+            previous = self._running.get(name)
+            hung = previous is not None and previous[0].is_alive()
+            if not stopping and not hung:
+                self._running[name] = (thread, time.monotonic())
+        if stopping:
+            self._release(run_id)
+            return None
+        if hung and previous is not None:
+            held = time.monotonic() - previous[1]
+            error = f"the previous run is still running after {held:.0f} s; not started again"
+            self._finish(run_id, JobRunStatus.FAILED, error)
+            return JobRunStatus.FAILED
         thread.start()
         thread.join(job.timeout.total_seconds())
         if thread.is_alive():
@@ -229,6 +244,11 @@ class Scheduler:
         except IntegrityError:
             logger.debug("job %s tick %s already claimed", job.name, tick)
             return None
+
+    def _release(self, run_id: int) -> None:
+        """Give back a claimed tick that was not run (the scheduler stopped first)."""
+        with self._engine.begin() as conn:
+            conn.execute(delete(JobRun).where(JobRun.id == run_id))
 
     def _finish(self, run_id: int, status: JobRunStatus, error: str | None) -> None:
         with self._engine.begin() as conn:

@@ -129,6 +129,36 @@ def test_a_hanging_job_times_out_while_the_others_keep_their_schedule(engine: En
     assert failed[0].error == "RuntimeError: the ERP said no"
 
 
+def test_a_tick_that_fires_while_the_scheduler_stops_does_not_run_after_stop(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `serve` closes what the jobs hold (HTTP clients, tracing) once `stop` returns: a run
+    # that started after that failed with "client has been closed" at every demo shutdown
+    # whose sync tick fell in the jitter or claim of a stopping scheduler
+    closed = threading.Event()
+    ran_closed: list[bool] = []
+    job = ScheduledJob(
+        "sync",
+        EVERY,
+        lambda: ran_closed.append(closed.is_set()),
+        dt.timedelta(seconds=5),
+        jitter=dt.timedelta(seconds=1),
+    )
+    monkeypatch.setattr("throughline.scheduler.random.uniform", lambda low, high: high)
+    scheduler = Scheduler(engine, [job])
+    fired: list[JobRunStatus | None] = []
+    tick = threading.Thread(target=lambda: fired.append(scheduler.fire("sync")))
+    tick.start()
+    wait_until(lambda: len(runs(engine, "sync")) == 1, what="the tick is claimed")
+    scheduler.stop()  # while the run waits out its jitter
+    closed.set()
+    tick.join(5)
+
+    assert fired == [None]
+    assert ran_closed == [], "the job ran after stop had returned"
+    assert runs(engine, "sync") == [], "the tick that did not run is not kept as claimed"
+
+
 def test_a_second_scheduler_in_one_process_is_refused(engine: Engine) -> None:
     first = Scheduler(engine, [ScheduledJob("a", EVERY, lambda: None, EVERY)])
     first.start()
