@@ -44,16 +44,23 @@ class SandboxServers:
         return {system: running.url for system, running in self._running.items()}
 
     def start(self, timeout_seconds: float = 20.0) -> None:
-        for system, service in self.services.items():
-            config = uvicorn.Config(
-                create_app(service),
-                host=self._host,
-                port=self._ports[system],
-                log_level="warning",
-                timeout_graceful_shutdown=2,
-                lifespan="off",
+        # Every config before any server starts: each uvicorn.Config re-applies uvicorn's
+        # logging config (INFO) before lowering it to `log_level`, and a server starting in
+        # that moment printed its INFO start-up lines into the demo's console.
+        servers = {
+            system: uvicorn.Server(
+                uvicorn.Config(
+                    create_app(service),
+                    host=self._host,
+                    port=self._ports[system],
+                    log_level="warning",
+                    timeout_graceful_shutdown=2,
+                    lifespan="off",
+                )
             )
-            server = uvicorn.Server(config)
+            for system, service in self.services.items()
+        }
+        for system, server in servers.items():
             thread = threading.Thread(target=server.run, name=f"sandbox-{system}", daemon=True)
             thread.start()
             url = f"http://{self._host}:{self._ports[system]}"
