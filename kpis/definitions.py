@@ -333,3 +333,13 @@ DEFINITIONS: dict[str, KpiDefinition] = _all()
 BUSINESS_DIMENSIONS: tuple[str, ...] = ("legal_entity", "region", "practice", "currency")
 INTEGRATION_DIMENSIONS: tuple[str, ...] = ("flow", "system")
 DIMENSION_ALIASES = {"entity": "legal_entity", "all": "all"}
+SLICE_CHOICES: tuple[str, ...] = ("all", "entity", *BUSINESS_DIMENSIONS, *INTEGRATION_DIMENSIONS)
+"""What `--by` / `?by=` accept: the slice dimensions, `entity` for legal_entity, and `all`"""
+
+
+def dimension_named(by: str) -> str:
+    """The slice dimension `by` names (`entity` is legal_entity); ValueError naming the
+    choices for anything else (an unknown one would silently match no value)."""
+    if by not in SLICE_CHOICES:
+        raise ValueError(f"unknown slice {by!r}: choose from {', '.join(SLICE_CHOICES)}")
+    return DIMENSION_ALIASES.get(by, by)

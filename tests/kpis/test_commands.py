@@ -55,6 +55,41 @@ def test_kpis_prints_csv_and_a_table(store: Engine) -> None:
     assert "invoice_exception_rate" in table and "40.00%" in table
 
 
+def test_the_table_shows_whole_names_readable_durations_and_money(store: Engine) -> None:
+    # 80 columns (the runner's width): names that share a prefix must not be cut to it
+    table = run(store, "kpis", "--as-of", AS_OF)
+    lines = {line.split("│")[1].strip(): line for line in table.splitlines() if "│" in line}
+    assert "activation_pending_count_31_60d" in lines and "activation_pending_value_61_90d" in lines
+    assert "…" not in table
+    assert "2d 6h" in lines["activation_latency_p50"]  # 194,400 s
+    assert "10,000.00 USD" in lines["activation_pending_value_61_90d"]
+    assert "as of 2026-06-30 12:00 UTC, 30d window" in table
+    by_entity = run(store, "kpis", "--as-of", AS_OF, "--by", "entity", "-w", "7d")
+    header = next(line for line in by_entity.splitlines() if "kpi" in line)
+    assert header.split("┃")[3].strip() == "entity"
+    assert any(line.split("│")[3].strip() == "uk" for line in by_entity.splitlines() if "│" in line)
+
+
+def test_an_unknown_slice_is_refused_with_the_choices(store: Engine) -> None:
+    url = store.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        app, ["kpis", "--by", "country"], env={"THROUGHLINE_DATABASE__URL": url}
+    )
+    assert result.exit_code == 2
+    assert "--by: unknown slice 'country'" in result.stderr
+    assert "entity, legal_entity, region, practice, currency, flow, system" in result.stderr
+    assert result.stdout == ""
+
+
+def test_an_empty_store_says_why_every_value_is_empty(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    env = {"THROUGHLINE_DATABASE__URL": url}
+    assert CliRunner().invoke(app, ["migrate"], env=env).exit_code == 0
+    result = CliRunner().invoke(app, ["kpis"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "The store holds no deals yet" in result.stdout
+
+
 def test_refresh_then_export_snapshots_as_csv(store: Engine, tmp_path: Path) -> None:
     assert "changed since the previous refresh and stored" in run(
         store, "kpis", "refresh", "--as-of", AS_OF

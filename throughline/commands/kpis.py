@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import json
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -40,9 +41,9 @@ def parse_as_of(value: str | None) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _rows(window: str, by: str, as_of: dt.datetime, ctx: typer.Context) -> list[dict[str, Any]]:
+def _rows(window: str, by: str, as_of: dt.datetime, ctx: typer.Context) -> Computed:
     from kpis.compute import compute_kpis
-    from kpis.definitions import DEFINITIONS, DIMENSION_ALIASES
+    from kpis.definitions import DEFINITIONS, dimension_named
     from kpis.frames import load_integration_frames, load_store_frames
     from kpis.windows import POINT_IN_TIME
     from throughline.config import parse_duration
@@ -57,7 +58,11 @@ def _rows(window: str, by: str, as_of: dt.datetime, ctx: typer.Context) -> list[
     settings = settings.model_copy(
         update={"kpis": settings.kpis.model_copy(update={"windows": [duration]})}
     )
-    dimension = DIMENSION_ALIASES.get(by, by)
+    try:
+        dimension = dimension_named(by)
+    except ValueError as exc:
+        errors.print(f"[red]--by: {exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
     engine = open_store(settings)
     try:
         with engine.connect() as conn:
@@ -65,7 +70,7 @@ def _rows(window: str, by: str, as_of: dt.datetime, ctx: typer.Context) -> list[
     finally:
         engine.dispose()
     values = compute_kpis(frames, integration, settings, as_of)
-    return [
+    rows = [
         {
             "kpi": v.kpi,
             "window": v.window,
@@ -79,19 +84,50 @@ def _rows(window: str, by: str, as_of: dt.datetime, ctx: typer.Context) -> list[
         for v in values
         if v.dimension == dimension and v.window in (str(duration), POINT_IN_TIME)
     ]
+    return Computed(rows, as_of, str(duration), len(frames.deals))
 
 
-def _show(value: float | None, unit: str) -> str:
+@dataclass(frozen=True)
+class Computed:
+    rows: list[dict[str, Any]]
+    as_of: dt.datetime
+    window: str
+    deals: int
+    """deals in the store: none means every value is empty, which the table says"""
+
+
+COUNTED = {"deals", "attempts", "messages"}
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people read it: `3d 12h`, `5h 20m`, `4m 10s`, `45s`."""
+    total = round(seconds)
+    sign, total = ("-" if total < 0 else ""), abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes}m"
+    return f"{sign}{minutes}m {secs}s" if minutes else f"{sign}{secs}s"
+
+
+def value_text(value: float | None, unit: str) -> str:
+    """A value with its unit for the table (JSON and CSV keep the number and the unit)."""
     if value is None:
         return "-"
     if unit == "ratio":
         return f"{value:.2%}"
-    if unit in ("deals", "attempts", "messages"):
+    if unit == "seconds":
+        return duration_text(value)
+    if unit in COUNTED:
         return f"{value:,.0f}"
-    return f"{value:,.2f}"
+    return f"{value:,.2f} {unit}"
 
 
-def print_rows(rows: list[dict[str, Any]], output: OutputFormat) -> None:
+def print_rows(computed: Computed, output: OutputFormat) -> None:
+    rows = computed.rows
     if output is OutputFormat.JSON:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -100,19 +136,40 @@ def print_rows(rows: list[dict[str, Any]], output: OutputFormat) -> None:
         writer.writeheader()
         writer.writerows(rows)
         return
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("kpi", "window", "slice", "value", "unit", "members")
+    sliced = any(row["dimension"] != "all" for row in rows)
+    dimension = rows[0]["dimension"] if sliced else None
+    # KPI names and values whole (several names share a long prefix); a long slice
+    # value wraps instead
+    columns = [Column("kpi", no_wrap=True), Column("window", no_wrap=True)]
+    if dimension is not None:
+        header = "entity" if dimension == "legal_entity" else dimension
+        widest = max(len(row["slice"]) for row in rows)
+        columns.append(Column(header, overflow="fold", min_width=max(len(header), min(widest, 20))))
+    columns += [
+        Column("value", justify="right", no_wrap=True),
+        Column("members", justify="right", no_wrap=True),
+    ]
+    table = Table(
+        *columns,
+        title=f"as of {computed.as_of:%Y-%m-%d %H:%M} UTC, {computed.window} window",
+    )
     for row in rows:
-        table.add_row(
-            row["kpi"],
-            row["window"],
-            row["slice"] if row["dimension"] == "all" else f"{row['dimension']}={row['slice']}",
-            _show(row["value"], row["unit"]),
-            row["unit"],
-            str(row["member_count"]),
-        )
+        cells = [row["kpi"], row["window"]]
+        if dimension is not None:
+            cells.append(row["slice"])
+        cells += [value_text(row["value"], row["unit"]), f"{row['member_count']:,}"]
+        table.add_row(*cells)
     console.print(table)
+    if not computed.deals:
+        console.print(
+            "The store holds no deals yet, so every value is empty: run `throughline demo` "
+            "for the sandbox firm, or `throughline serve` with your systems configured "
+            "(README: Running against real systems)."
+        )
+    elif not rows:
+        console.print("No values for this slice in the store yet.")
 
 
 @app.callback()
