@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from kpis.api import kpis_router
 from kpis.prometheus import KpiCollector
-from kpis.snapshot_rows import SnapshotOrderError, encode_ids
+from kpis.snapshot_rows import MEMBERS_KEPT, SnapshotOrderError, encode_ids
 from kpis.snapshots import KpiRefresher, latest_snapshots, refresh
 from store.monitoring import KpiRefresh, KpiSnapshot
 from tests.kpis.eventlog import EventLog
@@ -228,6 +228,63 @@ def test_router_serves_values_definitions_and_members(engine: Engine) -> None:
     definitions = client.get("/api/v1/kpis/definitions").json()
     assert {d["kpi"] for d in definitions} >= {"dso", "billing_leakage", "funnel_count_first_cash"}
     assert client.get("/api/v1/kpis/nope").status_code == 404
+
+
+def test_router_refuses_an_unknown_slice_or_window_naming_the_choices(engine: Engine) -> None:
+    app = FastAPI()
+    app.include_router(kpis_router(engine, Settings()), prefix="/api/v1")
+    client = TestClient(app)
+    firm_log().write(engine)
+    refresh(engine, Settings(), NOW)
+    for path in ("/api/v1/kpis", "/api/v1/kpis/dso"):
+        bad = client.get(path, params={"by": "country"})
+        assert bad.status_code == 422
+        assert bad.json()["detail"].startswith("by: unknown slice 'country': choose from all")
+        bad = client.get(path, params={"window": "14d"})
+        assert bad.status_code == 422
+        assert bad.json()["detail"].startswith(
+            "window: '14d' is not a configured KPI window: choose from 1d, 7d, 30d, 90d, now"
+        )
+    bad = client.get("/api/v1/kpis/dso/members", params={"window": "now", "by": "country"})
+    assert bad.status_code == 422
+
+
+def test_members_come_a_page_at_a_time_beyond_what_the_snapshot_keeps(engine: Engine) -> None:
+    log = EventLog()
+    deals = [f"D{i:03d}" for i in range(MEMBERS_KEPT * 2 + 7)]  # 107: the snapshot keeps 50
+    for deal in deals:
+        log.deal(
+            deal,
+            entity="uk",
+            region="emea",
+            practice="data",
+            currency="USD",
+            amount=1000.0,
+            stage="closed_won",
+            closed_won="2026-06-20 09:00",
+        )
+    log.write(engine)
+    refresh(engine, Settings(), NOW)
+    app = FastAPI()
+    app.include_router(kpis_router(engine, Settings()), prefix="/api/v1")
+    client = TestClient(app)
+    path = "/api/v1/kpis/activation_pending_count/members"
+
+    pages, offset = [], 0
+    while offset is not None:
+        page = client.get(path, params={"window": "now", "limit": 40, "offset": offset}).json()
+        assert page["total"] == len(deals) and page["limit"] == 40
+        pages.append(page["members"])
+        offset = page["next_offset"]
+    assert [len(p) for p in pages] == [40, 40, 27]
+    assert [m for p in pages for m in p] == deals  # every member once, sorted
+
+    sliced = client.get(path, params={"window": "now", "by": "entity", "slice": "uk"}).json()
+    assert sliced["total"] == len(deals) and sliced["members"] == deals[:100]
+    assert client.get(path, params={"window": "now", "limit": 0}).status_code == 422
+    missing = client.get(path, params={"window": "now", "by": "entity", "slice": "fr"})
+    assert missing.status_code == 404
+    assert "no entity='fr' value of activation_pending_count" in missing.json()["detail"]
 
 
 @pytest.mark.parametrize(
