@@ -134,3 +134,34 @@ def test_export_ocel_is_valid_ocel_2_json_with_object_links(store: Engine, tmp_p
     times = [e["time"] for e in log["events"]]
     assert times == sorted(times) and times[0] == "2026-03-01T00:00:00Z"
     assert len(log["events"]) == 20  # one per lifecycle row of the firm
+
+
+def test_an_export_that_fails_leaves_the_previous_file_whole(
+    store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "log.json"
+    run(store, "export", "ocel", "--out", str(out))
+    before = out.read_text()
+
+    def breaks_halfway(engine: Engine, handle: io.TextIOBase) -> tuple[int, int]:
+        handle.write('{"objectTypes": [')
+        raise ConnectionError("the store went away")
+
+    monkeypatch.setattr("kpis.ocel.write_ocel", breaks_halfway)
+    url = store.url.render_as_string(hide_password=False)
+    env = {"THROUGHLINE_DATABASE__URL": url}
+    result = CliRunner().invoke(app, ["export", "ocel", "--out", str(out)], env=env)
+    assert isinstance(result.exception, ConnectionError)
+    assert out.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["log.json"]  # no temporary left
+
+
+def test_an_export_into_a_missing_directory_is_refused(store: Engine, tmp_path: Path) -> None:
+    url = store.url.render_as_string(hide_password=False)
+    for command in ("ocel", "csv"):
+        out = tmp_path / "nowhere" / f"kpis.{command}"
+        result = CliRunner().invoke(
+            app, ["export", command, "--out", str(out)], env={"THROUGHLINE_DATABASE__URL": url}
+        )
+        assert result.exit_code == 2
+        assert f"--out: the directory {tmp_path / 'nowhere'} does not exist" in result.stderr

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import typer
 
-from throughline.console import console
+from throughline.console import console, errors
 
 app = typer.Typer(help="Export the lifecycle and KPIs for other tools.", no_args_is_help=True)
 
@@ -24,6 +29,37 @@ CSV_FIELDS = [
 ]
 
 
+@contextlib.contextmanager
+def output_file(out: Path, newline: str | None = None) -> Iterator[IO[str]]:
+    """`out` opened for writing through a temporary file beside it, renamed into place
+    only when everything was written: an export that fails (or is interrupted) leaves no
+    half-written file and whatever `out` held before. A missing directory or one we may
+    not write is a clear error (exit 2), not a traceback."""
+    folder = out.resolve().parent
+    if not folder.is_dir():
+        errors.print(f"[red]--out: the directory {folder} does not exist[/]", highlight=False)
+        raise typer.Exit(2)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=folder)
+    except OSError as exc:
+        errors.print(f"[red]--out: cannot write in {folder}: {exc.strerror}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+        os.chmod(temporary, 0o666 & ~_umask())  # as a plainly opened file (mkstemp: 0600)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @app.command("ocel")
 def ocel(
     ctx: typer.Context,
@@ -36,7 +72,7 @@ def ocel(
 
     engine = open_store(ctx.obj.settings())
     try:
-        with out.open("w", encoding="utf-8") as handle:
+        with output_file(out) as handle, console.status(f"writing {out} ..."):
             objects, events = write_ocel(engine, handle)
     finally:
         engine.dispose()
@@ -70,7 +106,7 @@ def snapshots_csv(
         if latest:
             query = query.where(CURRENT)
         count = 0
-        with engine.connect() as conn, out.open("w", newline="", encoding="utf-8") as handle:
+        with engine.connect() as conn, output_file(out, newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_FIELDS)
             for row in conn.execute(query):
@@ -80,3 +116,5 @@ def snapshots_csv(
     finally:
         engine.dispose()
     console.print(f"wrote {out}: {count} snapshot rows")
+    if not count:
+        console.print("No KPI snapshots are stored yet: `throughline kpis refresh` stores one.")
