@@ -8,6 +8,7 @@ counts nothing; `CountingBatchSpanProcessor` counts every drop into a metric.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -16,10 +17,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from sqlalchemy import Connection
 
 from collector.metrics import CollectorMetrics
 from collector.span_record import SpanRow, make_row
-from collector.span_writer import IngestJob, QueueFull, SpanWriter
+from collector.span_writer import IngestJob, QueueFull, SpanWriter, write_rows
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,21 @@ def row_from_span(span: ReadableSpan) -> SpanRow | None:
             for e in span.events
         ],
     )
+
+
+def write_spans(conn: Connection, spans: Sequence[object]) -> None:
+    """Store ended spans, and the lifecycle events they imply, in the caller's transaction:
+    for a connector whose commit makes a stage final (a message done, a capture cursor
+    moved), so the stage is stored with it instead of later by the batch processor, which
+    a crash or a full queue would lose. The processor still exports the same spans
+    (forwarding them too); the store skips what it already holds."""
+    rows = [
+        row
+        for span in spans
+        if isinstance(span, ReadableSpan) and (row := row_from_span(span)) is not None
+    ]
+    if rows:
+        write_rows(conn, rows, dt.datetime.now(dt.UTC))
 
 
 class SqlSpanExporter(SpanExporter):

@@ -134,6 +134,23 @@ def insert_spans(conn: Connection, rows: Sequence[SpanRow]) -> None:
         cursor.close()
 
 
+def observations_in(rows: Sequence[SpanRow]) -> list[Observation]:
+    """The lifecycle observations the span rows carry: OK spans that reach a stage."""
+    return [
+        o
+        for r in rows
+        if r[STAGE_AT] and r[STATUS_AT] == "ok" and (o := observation_from_span(record_from_row(r)))
+    ]
+
+
+def write_rows(conn: Connection, rows: Sequence[SpanRow], now: dt.datetime) -> int:
+    """Store span rows and the lifecycle events they imply in the caller's transaction
+    (rows and events already stored are skipped); returns the lifecycle events derived."""
+    insert_spans(conn, rows)
+    observations = observations_in(rows)
+    return LifecycleApplier(conn, now).apply(observations) if observations else 0
+
+
 # Spans (and observations) written in one transaction at most: large group commits matter
 # on SQLite, where every commit rewrites each index page it touched into the WAL.
 MAX_BATCH = 20_000
@@ -216,13 +233,7 @@ class SpanWriter:
         rows: list[SpanRow] = []
         for job in jobs:
             rows += job.rows
-        observations = [
-            o
-            for r in rows
-            if r[STAGE_AT]
-            and r[STATUS_AT] == "ok"
-            and (o := observation_from_span(record_from_row(r)))
-        ]
+        observations = observations_in(rows)
         observations += [o for job in jobs for o in job.observations]
         sources = Counter(s for job in jobs for s in job.sources)
         try:

@@ -4,7 +4,8 @@ transaction, so a restart resumes where it stopped and never re-reads everything
 
 Records at the cursor's boundary are read again on the next poll (systems filter with
 `>=`); the steps' idempotency keys make that harmless. Lifecycle stages a system shows are
-recorded as spans when the step they belong to is first queued.
+recorded as spans when the step they belong to is first queued, and stored (through the
+span sink) in the transaction that moves the cursor past them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from connectors.errors import ConnectorError
 from connectors.flows.base import FlowContext, Planned, Stream, parse_time
 from connectors.outbox import enqueue_new
 from connectors.resources import collection
-from connectors.tracing import observe
+from connectors.tracing import SpanSink, observe
 from store.outbox import SyncCursor
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,17 @@ def read_cursor(engine: Engine, stream: Stream) -> dt.datetime | None:
 
 
 class Capture:
-    def __init__(self, engine: Engine, context: FlowContext, streams: Sequence[Stream]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        context: FlowContext,
+        streams: Sequence[Stream],
+        sink: SpanSink | None = None,
+    ) -> None:
         self._engine = engine
         self._context = context
         self.streams = list(streams)
+        self._sink = sink
 
     def poll_all(self) -> list[PollReport]:
         """Poll every stream; a system that fails leaves its cursor where it was, and the
@@ -94,13 +102,19 @@ class Capture:
                         set_={"cursor": newest.isoformat(), "updated_at": now},
                     )
                 )
-        for item in planned:
-            if item.step.idempotency_key in new:
-                for seen in item.observations:
-                    observe(
-                        self._context.tracer,
-                        f"observe {stream.system.value}.{stream.collection}",
-                        seen.at,
-                        {**seen.attributes, "q2c.stage": seen.stage, "q2c.flow": item.step.flow},
-                    )
+            # Stored with the cursor: once it has moved on, these records are not read
+            # again, so a stage left to the exporter alone would be lost with it.
+            seen_spans = [
+                observe(
+                    self._context.tracer,
+                    f"observe {stream.system.value}.{stream.collection}",
+                    seen.at,
+                    {**seen.attributes, "q2c.stage": seen.stage, "q2c.flow": item.step.flow},
+                )
+                for item in planned
+                if item.step.idempotency_key in new
+                for seen in item.observations
+            ]
+            if self._sink is not None and seen_spans:
+                self._sink(conn, seen_spans)
         return PollReport(stream.name, count, len(new), newest.isoformat() if newest else None)

@@ -16,9 +16,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import Span
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connectors.tracing import SpanSink
 from store.outbox import DeadLetter, Replay, SyncAttempt, SyncMessage
 from store.states import (
     AttemptOutcome,
@@ -82,6 +84,8 @@ class Outcome:
     trace_id: str | None = None
     already_done: bool = False  # the target already held the record (a lost response)
     follow_ups: Sequence[Step] = field(default_factory=tuple)
+    span: Span | None = field(default=None, compare=False, repr=False)
+    """the ended span of the run (stored with the outcome through a span sink)"""
 
 
 def _insert_ignore(conn: Connection) -> Any:
@@ -200,9 +204,12 @@ def record(
     worker: str,
     policy: BackoffPolicy = BackoffPolicy(),
     rng: random.Random | None = None,
+    sink: SpanSink | None = None,
 ) -> MessageState:
     """Store the attempt and move the message on: done, back to pending, or dead. Follow-up
-    steps are queued in the same transaction, so a step and its successors never part."""
+    steps are queued in the same transaction, so a step and its successors never part; so
+    is the run's span, given a `sink`, so the stage a done message reached is never lost
+    to an exporter that had not sent it yet."""
     rng = rng or random.Random()
     started = now - dt.timedelta(milliseconds=outcome.duration_ms)
     with engine.begin() as conn:
@@ -261,6 +268,8 @@ def record(
             }
         conn.execute(update(SyncMessage).where(SyncMessage.id == message.id).values(**values))
         _settle_dead_letter(conn, message, outcome, state, now)
+        if sink is not None and outcome.span is not None:
+            sink(conn, [outcome.span])
     return state
 
 

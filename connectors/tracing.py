@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from sqlalchemy import Connection
 
 Clock = Callable[[], dt.datetime]
 
@@ -49,7 +50,7 @@ def clocked_span(
             span.end(end_time=start + (time.perf_counter_ns() - began))
 
 
-def observe(tracer: Tracer, name: str, at: dt.datetime, attributes: Mapping[str, Any]) -> None:
+def observe(tracer: Tracer, name: str, at: dt.datetime, attributes: Mapping[str, Any]) -> Span:
     """Record that a system showed a lifecycle stage at `at` (an OK span of no duration)."""
     moment = nanos(at)
     span = tracer.start_span(
@@ -57,3 +58,11 @@ def observe(tracer: Tracer, name: str, at: dt.datetime, attributes: Mapping[str,
     )
     span.set_status(Status(StatusCode.OK))
     span.end(end_time=moment)
+    return span
+
+
+SpanSink = Callable[[Connection, Sequence[Span]], None]
+"""Stores ended spans (and the lifecycle stages they reach) in the caller's transaction.
+The capture and the outbox give it the spans whose stage their commit makes final, so a
+crash or a full exporter queue after the commit cannot lose the stage. The runtime wires
+`collector.exporter.write_spans`; the spans are exported as usual as well."""

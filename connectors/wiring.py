@@ -29,7 +29,7 @@ from connectors.http import ApiKeyAuth, Auth, OAuth2ClientCredentials, SystemCli
 from connectors.outbox import BackoffPolicy
 from connectors.ratelimit import TokenBucket
 from connectors.resources import Api
-from connectors.tracing import Clock, wall_clock
+from connectors.tracing import Clock, SpanSink, wall_clock
 from connectors.tryton import TrytonErp, TrytonRpc, TrytonSession
 from connectors.worker import Worker
 from store.states import System
@@ -110,7 +110,12 @@ def build_connectors(
     sleep: Callable[[float], None] = time.sleep,
     policy: BackoffPolicy = BackoffPolicy(),
     lease: dt.timedelta = dt.timedelta(minutes=5),
+    span_sink: SpanSink | None = None,
 ) -> Connectors:
+    """The flows' handlers and streams, the outbox worker and the capture, on one HTTP
+    client. `span_sink` stores the spans that carry lifecycle stages with the commits that
+    make them final (connectors.tracing.SpanSink); without it they reach the store only
+    through the tracer's exporter."""
     timeouts = settings.systems.crm.timeouts
     http = http or httpx.Client(
         timeout=httpx.Timeout(timeouts.read_seconds, connect=timeouts.connect_seconds),
@@ -141,5 +146,6 @@ def build_connectors(
         policy=policy,
         clock=clock,
         lease=lease,
+        sink=span_sink,
     )
-    return Connectors(worker, Capture(engine, context, streams), context, http)
+    return Connectors(worker, Capture(engine, context, streams, span_sink), context, http)

@@ -17,7 +17,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from connectors.circuit import CircuitBreakers
 from connectors.errors import ConnectorError, MissingPrerequisite, RetryableError
 from connectors.outbox import BackoffPolicy, ClaimedMessage, Outcome, Step, claim, record
-from connectors.tracing import clocked_span
+from connectors.tracing import SpanSink, clocked_span
 from store.states import AttemptOutcome
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,10 @@ class Worker:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         rng: random.Random | None = None,
         lease: dt.timedelta = dt.timedelta(minutes=5),
+        sink: SpanSink | None = None,
     ) -> None:
         self._engine = engine
+        self._sink = sink
         self._handlers = handlers
         self._tracer = tracer
         self.name = name
@@ -83,6 +85,7 @@ class Worker:
                 worker=self.name,
                 policy=self._policy,
                 rng=self._rng,
+                sink=self._sink,
             )
         return len(messages)
 
@@ -125,6 +128,7 @@ class Worker:
                     error_class="no_handler",
                     error=f"no handler for {message.flow}.{message.step}",
                     trace_id=trace_id,
+                    span=span,
                 )
             try:
                 done = handler(message)
@@ -141,6 +145,7 @@ class Worker:
                     http_status=exc.status,
                     retry_after=getattr(exc, "retry_after", None),
                     trace_id=trace_id,
+                    span=span,
                 )
             except Exception as exc:  # a bug or a shape we cannot map: stop, keep the message
                 logger.exception("step %s.%s failed unexpectedly", message.flow, message.step)
@@ -152,6 +157,7 @@ class Worker:
                     error_class=f"internal:{type(exc).__name__}",
                     error=str(exc)[:2000],
                     trace_id=trace_id,
+                    span=span,
                 )
             self.breakers.success(message.system)
             span.set_attributes(dict(done.attributes))
@@ -166,4 +172,5 @@ class Worker:
                 already_done=done.already_done,
                 follow_ups=done.follow_ups,
                 trace_id=trace_id,
+                span=span,
             )

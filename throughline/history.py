@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import AnyHttpUrl
 from sqlalchemy import Engine
 
+from collector.exporter import write_spans
 from collector.metrics import CollectorMetrics
 from collector.span_writer import SpanWriter
 from connectors.wiring import Connectors, build_connectors
@@ -97,6 +98,7 @@ def backfill_with_syncs(
             provider.get_tracer("connectors"),
             clock=world.clock.now,
             worker_name="backfill",
+            span_sink=write_spans,
         )
 
     def after_day(day: dt.date) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from collector import otlp
 from collector.api import create_app
-from collector.exporter import build_tracer_provider
+from collector.exporter import build_tracer_provider, write_spans
 from collector.metrics import CollectorMetrics
 from collector.span_writer import SpanWriter
 from connectors.tracing import wall_clock
@@ -105,6 +105,7 @@ def run_worker(
             worker_name=name,
             lease=lease,
             clock=clock or wall_clock,
+            span_sink=write_spans,
         )
         try:
             while not stop.is_set():
@@ -192,6 +193,7 @@ def start_background(
                 provider.get_tracer("connectors"),
                 worker_name=name,
                 clock=now,
+                span_sink=write_spans,
             )
             resources.callback(connectors.close)
 

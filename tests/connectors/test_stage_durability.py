@@ -1,0 +1,75 @@
+"""Lifecycle stages are stored with the commits that make them final: the capture's
+observations with the cursor that moves past their records, a step's stage with the
+message it completes. Here the tracer exports nothing at all (as if the process died
+right after every commit, or the exporter's queue were full): the lifecycle is whole
+all the same."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from store import migrate
+from store.engine import make_engine
+from store.outbox import SyncMessage
+from store.states import MessageState
+from store.telemetry import LifecycleEvent, Span
+from tests.connectors.firm import Firm, start_firm
+from tests.kpis.stores import module_store
+
+DAYS = 30
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def firm(request: pytest.FixtureRequest) -> Iterator[Firm]:
+    directory = request.getfixturevalue("tmp_path_factory").mktemp("firm")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            engine = make_engine(f"sqlite:///{directory}/store.db", immediate=True)
+            migrate.upgrade(engine)
+        else:  # the spans go in by COPY inside the outbox's and the capture's transactions
+            engine = stack.enter_context(module_store(request))
+        running = start_firm(directory, engine, seed=7, horizon_days=DAYS, export_spans=False)
+        stack.callback(running.stop)
+        running.run(DAYS)
+        yield running
+
+
+def test_every_stage_is_stored_though_no_span_was_exported(firm: Firm) -> None:
+    crm = firm.world.services["crm"].store.all("opportunities")
+    won = {o["id"] for o in crm if o["isWon"]}
+    executed = {
+        a["source_ref"]["opportunity_id"]
+        for a in firm.world.services["clm"].store.all("agreements")
+        if a["status"] == "executed"
+    }
+    assert won and executed
+    with firm.engine.connect() as conn:
+        by_deal: dict[str, set[str]] = {}
+        for deal, stage in conn.execute(
+            sa.select(LifecycleEvent.deal_id, LifecycleEvent.stage).where(
+                LifecycleEvent.object_type == "deal"
+            )
+        ):
+            by_deal.setdefault(deal, set()).add(stage)
+        done = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(SyncMessage)
+            .where(SyncMessage.state == MessageState.SUCCEEDED)
+        ).scalar_one()
+        # one span per attempt stored with it, plus the capture's observations
+        stored_spans = conn.execute(sa.select(sa.func.count()).select_from(Span)).scalar_one()
+    # observed in the CRM by the capture
+    assert set(by_deal) == won and all("closed_won" in s for s in by_deal.values())
+    # reached by our steps
+    for deal in executed:
+        assert {
+            "contract_executed",
+            "customer_provisioned",
+            "project_activated",
+            "billing_scheduled",
+        } <= by_deal[deal], deal
+    assert stored_spans >= done
