@@ -29,6 +29,13 @@ from tests.conftest import free_port
 from throughline.config import RateLimit, Settings, Systems, SystemSettings
 
 START = dt.date(2026, 1, 5)
+EXECUTED_STAGES = {
+    "contract_executed",
+    "customer_provisioned",
+    "project_activated",
+    "billing_scheduled",
+}
+"""The deal stages our steps reach for every contract executed in CLM"""
 
 
 def sandbox_settings(urls: dict[str, str], erp: SystemSettings | None = None) -> Settings:
