@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     BeforeValidator,
@@ -84,6 +85,17 @@ def parse_duration(value: Any) -> Duration:
 
 # NoDecode: from the environment a duration is its text (`1d`), not JSON to decode first.
 DurationField = Annotated[Duration, BeforeValidator(parse_duration), PlainSerializer(str), NoDecode]
+
+
+def _positive(value: Duration) -> Duration:
+    if value.amount <= 0:
+        raise ValueError(f"must be longer than 0 (got {value})")
+    return value
+
+
+PositiveDuration = Annotated[DurationField, AfterValidator(_positive)]
+"""An interval, a window, a timeout or a retention: 0 would mean a busy loop, an empty
+window or deleting everything, so it is refused."""
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -177,7 +189,7 @@ class StageSla(Section):
 
     from_stage: Stage = Field(alias="from")
     to_stage: Stage = Field(alias="to")
-    within: DurationField
+    within: PositiveDuration
     plus_billing_cycle: bool = False
     legal_entity: str | None = None
     min_amount: float | None = Field(default=None, ge=0)
@@ -209,7 +221,7 @@ def _default_slas() -> list[StageSla]:
 
 
 class KpiSettings(Section):
-    windows: list[DurationField] = Field(
+    windows: list[PositiveDuration] = Field(
         default_factory=lambda: [parse_duration(w) for w in ("1d", "7d", "30d", "90d")],
         min_length=1,
     )
@@ -218,9 +230,19 @@ class KpiSettings(Section):
         default_factory=lambda: {"USD": 1.0, "GBP": 1.27, "EUR": 1.08},
         description="value of one unit of each currency in the reporting currency",
     )
-    billing_cycle: DurationField = parse_duration("30d")
+    billing_cycle: PositiveDuration = parse_duration("30d")
     leakage_grace: DurationField = parse_duration("5d")
-    refresh_interval: DurationField = parse_duration("60s")
+    refresh_interval: PositiveDuration = parse_duration("60s")
+
+    @field_validator("windows")
+    @classmethod
+    def _distinct_windows(cls, windows: list[Duration]) -> list[Duration]:
+        seen: dict[dt.timedelta, Duration] = {}
+        for window in windows:
+            first = seen.setdefault(window.timedelta, window)
+            if first is not window:
+                raise ValueError(f"{window} is the same window as {first}, listed before it")
+        return windows
 
 
 class SlackChannel(Section):
@@ -269,7 +291,7 @@ class AlertRule(Section):
     probe: str | None = None
     kpi: str | None = None
     for_duration: DurationField = Field(default=parse_duration("0s"), alias="for")
-    repeat_every: DurationField = parse_duration("4h")
+    repeat_every: PositiveDuration = parse_duration("4h")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -285,38 +307,38 @@ def _default_rules() -> list[AlertRule]:
 
 
 class AlertSettings(Section):
-    evaluation_interval: DurationField = parse_duration("60s")
+    evaluation_interval: PositiveDuration = parse_duration("60s")
     channels: dict[str, Channel] = Field(default_factory=dict)
     rules: list[AlertRule] = Field(default_factory=_default_rules)
 
 
 class RetentionSettings(Section):
-    spans: DurationField = parse_duration("30d")
-    sync_attempts: DurationField = parse_duration("90d")
-    probe_results: DurationField = parse_duration("90d")
-    interval: DurationField = parse_duration("1h")
+    spans: PositiveDuration = parse_duration("30d")
+    sync_attempts: PositiveDuration = parse_duration("90d")
+    probe_results: PositiveDuration = parse_duration("90d")
+    interval: PositiveDuration = parse_duration("1h")
 
 
 class ProbeSettings(Section):
     """How often each kind of probe runs, how long one may take, and what counts as late."""
 
-    health_interval: DurationField = parse_duration("1m")
-    reconciliation_interval: DurationField = parse_duration("15m")
-    freshness_interval: DurationField = parse_duration("5m")
-    stuck_interval: DurationField = parse_duration("5m")
-    timeout: DurationField = Field(
+    health_interval: PositiveDuration = parse_duration("1m")
+    reconciliation_interval: PositiveDuration = parse_duration("15m")
+    freshness_interval: PositiveDuration = parse_duration("5m")
+    stuck_interval: PositiveDuration = parse_duration("5m")
+    timeout: PositiveDuration = Field(
         default=parse_duration("2m"),
         description="a probe still running after this is stopped and reported as failed",
     )
     latency_warn_ms: PositiveFloat = 2000.0
     rate_limit_headroom_warn: float = Field(default=0.1, ge=0, le=1)
     credential_expiry_warn: DurationField = parse_duration("7d")
-    flows_expected_every: dict[str, DurationField] = Field(
+    flows_expected_every: dict[str, PositiveDuration] = Field(
         default_factory=dict,
         description="dead man's switch per flow, e.g. {posting: 2h}: the flow must have "
         "synced successfully within that time",
     )
-    webhooks_expected_every: dict[str, DurationField] = Field(
+    webhooks_expected_every: dict[str, PositiveDuration] = Field(
         default_factory=dict,
         description="per CloudEvents source (e.g. /billing): a webhook must arrive within "
         "that time",
@@ -341,7 +363,7 @@ class SchedulerSettings(Section):
         description="a run missed by less than this (a busy or restarted process) still "
         "runs, once; older misses are skipped",
     )
-    job_timeout: DurationField = Field(
+    job_timeout: PositiveDuration = Field(
         default=parse_duration("10m"),
         description="a job (other than a probe) still running after this is reported failed",
     )

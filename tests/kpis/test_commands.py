@@ -79,6 +79,9 @@ def test_an_unknown_slice_is_refused_with_the_choices(store: Engine) -> None:
     assert "--by: unknown slice 'country'" in result.stderr
     assert "entity, legal_entity, region, practice, currency, flow, system" in result.stderr
     assert result.stdout == ""
+    empty = CliRunner().invoke(app, ["kpis", "-w", "0d"], env={"THROUGHLINE_DATABASE__URL": url})
+    assert empty.exit_code == 2
+    assert "--window: must be longer than 0 (got 0d)" in empty.stderr
 
 
 def test_an_empty_store_says_why_every_value_is_empty(tmp_path: Path) -> None:

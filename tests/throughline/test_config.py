@@ -89,6 +89,13 @@ def test_three_mistakes_are_all_named_with_their_key_paths(tmp_path: Path) -> No
         ("dashboard: {port: 4318}", "dashboard.port: port 4318 is also used by server.port"),
         ("- just\n- a list", "the top level must be a mapping, not list"),
         ("server:\n  port: [unclosed", "line 3, column 1: YAML syntax error"),
+        ("kpis: {windows: [7d, 0d]}", "kpis.windows[1]: must be longer than 0 (got 0d)"),
+        (
+            "kpis: {windows: [1d, 7d, 24h]}",
+            "kpis.windows: 24h is the same window as 1d, listed before it",
+        ),
+        ("retention: {spans: 0d}", "retention.spans: must be longer than 0 (got 0d)"),
+        ("kpis: {refresh_interval: 0s}", "kpis.refresh_interval: must be longer than 0"),
     ],
     ids=[
         "unsupported-database",
@@ -101,6 +108,10 @@ def test_three_mistakes_are_all_named_with_their_key_paths(tmp_path: Path) -> No
         "port-clash",
         "not-a-mapping",
         "yaml-syntax",
+        "zero-window",
+        "same-window-twice",
+        "retention-deletes-everything",
+        "busy-refresh-loop",
     ],
 )
 def test_each_mistake_is_reported_where_it_is(

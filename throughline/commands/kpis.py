@@ -52,6 +52,8 @@ def _rows(window: str, by: str, as_of: dt.datetime, ctx: typer.Context) -> Compu
     settings = ctx.obj.settings()
     try:
         duration = parse_duration(window)
+        if duration.amount <= 0:
+            raise ValueError(f"must be longer than 0 (got {duration})")
     except ValueError as exc:
         errors.print(f"[red]--window: {exc}[/]", highlight=False)
         raise typer.Exit(2) from None
