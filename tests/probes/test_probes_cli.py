@@ -29,6 +29,9 @@ def test_list_run_and_show(tmp_path: Path) -> None:
     )
     assert rows["stuck.deals"]["status"] is None  # never run yet
     assert rows["health.erp"]["every"] == "0:01:00"
+    table = run(["probes", "list"], env).stdout  # 80 columns
+    assert "reconcile.contracts_vs_schedules" in table  # whole: `probes run` takes it
+    assert "│ health.erp " in table and " 1m " in table
 
     ran = run(["probes", "run", "freshness.outbox"], env)
     assert ran.exit_code == 0, ran.stderr

@@ -267,3 +267,26 @@ def test_deals_list_and_show_read_what_the_collector_stored(engine: sa.Engine) -
     assert run(["deals", "show", "OPP-404"], env).returncode == 1
     empty = run(["deals", "list", "--stage", "first_cash"], env)
     assert "no deals match" in empty.stdout
+    bogus = run(["deals", "list", "--stage", "posted"], env)
+    assert bogus.returncode == 2
+    assert "--stage: unknown stage 'posted': choose from closed_won," in bogus.stderr
+
+    long_id = "0065g00000XYZ7766554"  # a Salesforce-style id
+    with engine.begin() as conn:
+        LifecycleApplier(conn, t0).apply(
+            [
+                Observation(
+                    "c",
+                    "closed_won",
+                    t0,
+                    long_id,
+                    {},
+                    Decimal("1250000"),
+                    "USD",
+                    details={"account_name": "Northwind Professional Services"},
+                )
+            ]
+        )
+    # 80 columns: the id `deals show` takes and the value are never cut; the rest wraps
+    crowded = run(["deals", "list", "-q", long_id], env).stdout
+    assert long_id in crowded and "1,250,000.00 USD" in crowded

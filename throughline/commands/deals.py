@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from throughline.console import console, errors
 
@@ -26,8 +26,16 @@ def list_deals(
 ) -> None:
     """List deals with their stage, age and value, a page at a time."""
     from store import deal_queries
+    from store.states import DealStage
     from throughline.runtime import open_store
 
+    stages = [s.value for s in DealStage]
+    if stage is not None and stage not in stages:
+        errors.print(
+            f"[red]--stage: unknown stage {stage!r}: choose from {', '.join(stages)}[/]",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     with open_store(ctx.obj.settings()).connect() as conn:
         try:
             page = deal_queries.list_deals(
@@ -44,16 +52,31 @@ def list_deals(
             "`throughline demo`."
         )
         return
-    table = Table("deal", "account", "entity", "stage", "since", "value")
+    # The deal id (what `deals show` takes) and the value are never cut: in a narrow
+    # terminal the other cells wrap, and an account column shows only when some deal has an
+    # account name.
+    accounts = any(d.account_name for d in page.deals)
+    columns = [Column("deal", no_wrap=True)]
+    if accounts:
+        columns.append(Column("account"))
+    columns += [
+        Column("entity"),
+        Column("stage", overflow="fold"),
+        Column("since"),
+        Column("value", justify="right", no_wrap=True),
+    ]
+    table = Table(*columns)
     for d in page.deals:
-        table.add_row(
-            d.id,
-            d.account_name or "",
+        cells = [d.id]
+        if accounts:
+            cells.append(d.account_name or "")
+        cells += [
             d.legal_entity or "",
             d.stage or "",
             d.stage_entered_at.strftime("%Y-%m-%d %H:%M") if d.stage_entered_at else "",
             f"{d.amount:,.2f} {d.currency}" if d.amount is not None else "",
-        )
+        ]
+        table.add_row(*cells)
     console.print(table)
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}", highlight=False)

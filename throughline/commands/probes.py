@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import Engine, func, select
 
 from store.monitoring import ProbeFinding, ProbeResult
@@ -46,6 +47,15 @@ def _check_format(fmt: str) -> None:
         raise typer.BadParameter(f"--format must be table or json, not {fmt!r}")
 
 
+def every_text(every: dt.timedelta) -> str:
+    """An interval as configured (`1m`, `15m`, `2h`), not as `0:01:00`."""
+    seconds = int(every.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @app.command("list")
 def list_probes(ctx: typer.Context, fmt: str = FORMAT) -> None:
     """List every configured probe, how often it runs, and its latest result."""
@@ -73,14 +83,24 @@ def list_probes(ctx: typer.Context, fmt: str = FORMAT) -> None:
     if fmt == "json":
         print(json.dumps(rows, indent=2))
         return
-    table = Table("probe", "kind", "every", "status", "last run", "observed", title="probes")
+    # The name whole (it is what `probes run` and `show` take; its prefix is the kind,
+    # which JSON gives on its own) and the moment of the last run on one line.
+    table = Table(
+        Column("probe", no_wrap=True),
+        "every",
+        "status",
+        Column("last run", no_wrap=True),
+        "observed",
+        title="probes",
+    )
+    by_name = {probe.name: probe for probe in probes}
     for row in rows:
+        last = latest.get(row["probe"])
         table.add_row(
             row["probe"],
-            row["kind"],
-            row["every"],
+            every_text(interval(by_name[row["probe"]], settings)),
             _status(row["status"]) if row["status"] else "[dim]never run[/]",
-            (row["last_run"] or "")[:19],
+            last.started_at.strftime("%m-%d %H:%M") if last else "",
             escape(row["observed"] or row["description"]),
         )
     console.print(table)
