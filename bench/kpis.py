@@ -578,6 +578,11 @@ def run(size: int, folder: Path, settings: Settings, repeat: int) -> dict[str, f
         "full_s": full.seconds,
         "full_runs": ", ".join(f"{r.seconds:.2f}" for r in fulls),  # type: ignore[dict-item]
         "incr_s": incremental.seconds,
+        "incr_parts": (  # type: ignore[dict-item]
+            f"read {incremental.read_seconds * 1000:.0f} ms, "
+            f"compute {incremental.compute_seconds * 1000:.0f} ms, "
+            f"store {incremental.store_seconds * 1000:.0f} ms"
+        ),
         "incr_runs": ", ".join(f"{r.seconds:.3f}" for r in rounds),  # type: ignore[dict-item]
         "values": incremental.values,
         "written": incremental.written,
@@ -629,6 +634,7 @@ def main() -> None:
                 f"{r['settled'] / r['deals']:.0%} of deals settled) | "
                 f"+{r['added']:,} events on {r['touched']:,} deals: "
                 f"incremental {r['incr_s']:.3f}s (median of {r['incr_runs']}; "
+                f"{r['incr_parts']}; "
                 f"{r['written']:,} of {r['values']:,} values changed and stored) "
                 f"= full/{r['full_s'] / r['incr_s']:.1f} | "
                 f"DuckDB load {r['duck_load_s']:.2f}s + compute {r['duck_compute_s']:.2f}s: "

@@ -42,6 +42,12 @@ class RefreshReport:
     written: int
     """snapshot rows written: the values that changed since the previous refresh"""
     seconds: float
+    read_seconds: float = 0.0
+    """reading the store and rebuilding the fact rows (all of them, or the changed deals')"""
+    compute_seconds: float = 0.0
+    """computing every value"""
+    store_seconds: float = 0.0
+    """comparing the values with the stored ones and writing the changes"""
 
 
 def write_snapshots(
@@ -76,6 +82,12 @@ class KpiRefresher:
         return self._split
 
     def compute(self, now: dt.datetime) -> tuple[list[KpiValue], str, int]:
+        values, mode, read, _ = self._compute(now)
+        return values, mode, read
+
+    def _compute(self, now: dt.datetime) -> tuple[list[KpiValue], str, int, float]:
+        """The values, the mode, the deals read and the seconds spent reading."""
+        started = time.perf_counter()
         at = now.timestamp()
         try:
             with self._engine.connect() as conn:
@@ -101,6 +113,7 @@ class KpiRefresher:
             self._split = None  # half-applied changes: start over from the store next time
             raise
         self._split, self._events_seen = split, seen
+        reading = time.perf_counter() - started
         values = compute_from_tables(
             split.active,
             integration,
@@ -109,21 +122,36 @@ class KpiRefresher:
             settled=split.settled_parts(),
             consultants=consultants,
         )
-        return values, mode, read
+        return values, mode, read, reading
 
     def refresh(self, now: dt.datetime) -> RefreshReport:
         started = time.perf_counter()
-        values, mode, read = self.compute(now)
+        values, mode, read, reading = self._compute(now)
+        computed = time.perf_counter()
         written = write_snapshots(self._engine, values, now, self._writer)
-        seconds = time.perf_counter() - started
-        report = RefreshReport(now, mode, read, len(values), written, seconds)
+        done = time.perf_counter()
+        report = RefreshReport(
+            now,
+            mode,
+            read,
+            len(values),
+            written,
+            seconds=done - started,
+            read_seconds=reading,
+            compute_seconds=computed - started - reading,
+            store_seconds=done - computed,
+        )
         logger.info(
-            "kpi refresh (%s): %d deals read, %d values (%d changed) in %.2fs",
+            "kpi refresh (%s): %d deals read, %d values (%d changed) in %.2fs "
+            "(read %.3f, compute %.3f, store %.3f)",
             mode,
             read,
             len(values),
             written,
             report.seconds,
+            report.read_seconds,
+            report.compute_seconds,
+            report.store_seconds,
         )
         return report
 
