@@ -19,9 +19,13 @@ def convert(value_rc: float | None, settings: Settings, currency: str) -> float 
     return value_rc / rate
 
 
-def money(value: float | None, currency: str) -> str:
+def money(value: float | None, currency: str, compact: bool = False) -> str:
+    """`USD 571,380`; `compact` (for a tile, whose width cuts longer text with an
+    ellipsis): millions as `USD 2.43 M`."""
     if value is None:
         return DASH
+    if compact and abs(value) >= 1_000_000:
+        return f"{currency} {value / 1_000_000:,.2f} M"
     return f"{currency} {value:,.0f}"
 
 
@@ -32,12 +36,15 @@ def duration(seconds: float | None) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
 
 
-def kpi_text(value: float | None, unit: str, settings: Settings, currency: str) -> str:
-    """A KPI value as a tile shows it; money KPIs carry the reporting currency as unit."""
+def kpi_text(
+    value: float | None, unit: str, settings: Settings, currency: str, compact: bool = False
+) -> str:
+    """A KPI value as a tile (`compact`) or a table shows it; money KPIs carry the
+    reporting currency as unit."""
     if value is None:
         return DASH
     if unit == settings.kpis.reporting_currency:
-        return money(convert(value, settings, currency), currency)
+        return money(convert(value, settings, currency), currency, compact)
     if unit == "seconds":
         return duration(value)
     if unit == "ratio":

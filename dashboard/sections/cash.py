@@ -65,15 +65,20 @@ def kpi_tiles(ctx: PageContext, board: KpiBoard) -> None:
             if value is not None and earlier is not None:
                 change = value - earlier
                 sign = "+" if change >= 0 else "-"
-                delta = sign + kpi_text(abs(change), unit, ctx.settings, ctx.filters.currency)
+                delta = sign + kpi_text(
+                    abs(change), unit, ctx.settings, ctx.filters.currency, compact=True
+                )
             trend = history.loc[history["kpi"] == kpi, "value"].dropna().tolist()
+            shown = kpi_text(value, unit, ctx.settings, ctx.filters.currency, compact=True)
+            exact = kpi_text(value, unit, ctx.settings, ctx.filters.currency)
             column.metric(
                 label,
-                kpi_text(value, unit, ctx.settings, ctx.filters.currency),
+                shown,
                 delta=delta,
                 delta_color="normal" if higher_better else "inverse",
                 help=f"{kpi}: against the previous {ctx.filters.window}"
-                + (f" ({point.member_count} members)" if point is not None else ""),
+                + (f" ({point.member_count} members)" if point is not None else "")
+                + (f"; exactly {exact}" if exact != shown else ""),
                 chart_data=trend if len(trend) > 1 else None,
                 border=True,
             )

@@ -82,7 +82,7 @@ def test_each_role_sees_the_kpis_and_only_its_pages(
     assert titles(at) == ["Cash conversion"]
     settings = Settings()
     expected = {
-        s.kpi: kpi_text(s.value, s.unit, settings, "USD")
+        s.kpi: kpi_text(s.value, s.unit, settings, "USD", compact=True)
         for s in latest_snapshots(seeded)
         if s.window in ("30d", "now") and s.dimension == "all"
     }
@@ -204,7 +204,7 @@ def test_two_filters_compute_live_and_agree_with_the_one_slice_snapshot(
     assert "Computed now" in at.caption[0].value
     settings = Settings()
     expected = {
-        s.kpi: kpi_text(s.value, s.unit, settings, "USD")
+        s.kpi: kpi_text(s.value, s.unit, settings, "USD", compact=True)
         for s in latest_snapshots(seeded)
         if s.window in ("30d", "now") and (s.dimension, s.dimension_value) == ("legal_entity", "us")
     }
@@ -258,3 +258,13 @@ def test_oncall_replays_one_and_a_selection(
     assert states == {1: "open", 2: "replaying", 3: "replaying"}
     # The letter still open is the only one offered for replay in its group.
     assert at.selectbox(key="one_ValidationError").options == ["1"]
+
+
+def test_a_tile_shows_millions_whole_instead_of_cut() -> None:
+    # A tile is about 13 characters wide: USD 2,425,123 was shown as "USD 2,425,…".
+    settings = Settings()
+    assert kpi_text(2_425_123.4, "USD", settings, "USD", compact=True) == "USD 2.43 M"
+    assert kpi_text(2_425_123.4, "USD", settings, "USD") == "USD 2,425,123"
+    assert kpi_text(571_379.67, "USD", settings, "USD", compact=True) == "USD 571,380"
+    # in another currency view, converted first (1 GBP = 1.27 USD)
+    assert kpi_text(1_270_000.0, "USD", settings, "GBP", compact=True) == "GBP 1.00 M"
