@@ -94,8 +94,9 @@ def _positive(value: Duration) -> Duration:
 
 
 PositiveDuration = Annotated[DurationField, AfterValidator(_positive)]
-"""An interval, a window, a timeout or a retention: 0 would mean a busy loop, an empty
-window or deleting everything, so it is refused."""
+"""An interval, a window, a timeout or a retention: 0 would mean a job with no tick (the
+scheduler divides by the interval), an empty window or deleting everything, so it is
+refused."""
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
