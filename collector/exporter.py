@@ -64,14 +64,26 @@ def write_spans(conn: Connection, spans: Sequence[object]) -> None:
     for a connector whose commit makes a stage final (a message done, a capture cursor
     moved), so the stage is stored with it instead of later by the batch processor, which
     a crash or a full queue would lose. The processor still exports the same spans
-    (forwarding them too); the store skips what it already holds."""
+    (forwarding them too); the store skips what it already holds.
+
+    In a savepoint: spans the store refuses are left to the exporter (and logged) rather
+    than failing the caller's commit, so a span that cannot be stored never stalls a
+    capture cursor or an outbox message."""
     rows = [
         row
         for span in spans
         if isinstance(span, ReadableSpan) and (row := row_from_span(span)) is not None
     ]
-    if rows:
-        write_rows(conn, rows, dt.datetime.now(dt.UTC))
+    if not rows:
+        return
+    try:
+        with conn.begin_nested():
+            write_rows(conn, rows, dt.datetime.now(dt.UTC))
+    except Exception:
+        logger.exception(
+            "storing %d spans with their commit failed; they reach the store through the exporter",
+            len(rows),
+        )
 
 
 class SqlSpanExporter(SpanExporter):

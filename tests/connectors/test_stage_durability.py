@@ -68,3 +68,51 @@ def test_every_stage_is_stored_though_no_span_was_exported(firm: Firm) -> None:
     for deal in executed:
         assert by_deal[deal] >= EXECUTED_STAGES, deal
     assert stored_spans >= done
+
+
+def test_spans_the_store_refuses_do_not_fail_the_commit_they_ride_with(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A span that cannot be stored is left to the exporter: the capture cursor (or the
+    message) it rides with still commits, or one bad span would stall a stream for good."""
+    import datetime as dt
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from collector import exporter
+    from store.outbox import SyncCursor
+    from store.states import System
+
+    tracer = TracerProvider().get_tracer("test")
+    stored = tracer.start_span("observe crm.opportunities", attributes={"q2c.deal.id": "D1"})
+    stored.end()
+    refused = tracer.start_span("observe crm.opportunities", attributes={"q2c.deal.id": "D2"})
+    refused.end()
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+    def cursor(conn: sa.Connection, stream: str) -> None:
+        conn.execute(
+            sa.insert(SyncCursor).values(
+                system=System.CRM, stream=stream, cursor="c", updated_at=now
+            )
+        )
+
+    with engine.begin() as conn:
+        cursor(conn, "good")
+        exporter.write_spans(conn, [stored])
+
+    def refuse(conn: sa.Connection, *_args: object) -> int:
+        # fails in the database, which on PostgreSQL aborts the transaction it is in
+        conn.exec_driver_sql("INSERT INTO spans (trace_id) VALUES (NULL)")
+        return 0
+
+    monkeypatch.setattr(exporter, "write_rows", refuse)
+    with engine.begin() as conn:
+        cursor(conn, "bad")
+        exporter.write_spans(conn, [refused])
+
+    with engine.connect() as conn:
+        streams = set(conn.execute(sa.select(SyncCursor.stream)).scalars())
+        deals = set(conn.execute(sa.select(Span.deal_id)).scalars())
+    assert streams == {"good", "bad"}
+    assert deals == {"D1"}
