@@ -31,15 +31,15 @@ def _dimension(by: str) -> str:
         raise HTTPException(422, f"by: {exc}") from None
 
 
-def _window(window: str | None, settings: Settings) -> str | None:
-    """`window` if it is a configured window (or `now`), else a 422 naming them."""
-    labels = [w.label for w in windows_from(settings.kpis)]
-    if window is None or window in labels or window == POINT_IN_TIME:
+def _window(window: str | None, labels: list[str]) -> str | None:
+    """`window` if it is one of the configured `labels` (or `now`), else a 422 naming
+    them."""
+    if window is None or window in labels:
         return window
     raise HTTPException(
         422,
         f"window: {window!r} is not a configured KPI window: choose from "
-        f"{', '.join([*labels, POINT_IN_TIME])} (kpis.windows in the configuration)",
+        f"{', '.join(labels)} (kpis.windows in the configuration)",
     )
 
 
@@ -62,6 +62,7 @@ def _row(s: KpiSnapshot, with_meta: bool) -> dict[str, Any]:
 
 def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/kpis", tags=["kpis"])
+    labels = [w.label for w in windows_from(settings.kpis)] + [POINT_IN_TIME]
 
     def _snapshots(kpi: str | None, window: str | None, dimension: str) -> list[KpiSnapshot]:
         query = current_values().where(KpiSnapshot.dimension == dimension)
@@ -82,7 +83,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
         by: str = Query("all", description="all, entity, region, practice, currency, flow, system"),
     ) -> dict[str, Any]:
         """The latest snapshot of every KPI for one window and one way of slicing."""
-        dimension, window = _dimension(by), _window(window, settings)
+        dimension, window = _dimension(by), _window(window, labels)
         as_of = latest_as_of(engine)
         if as_of is None:
             return {"as_of": None, "values": []}
@@ -108,7 +109,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
         """The latest values of one KPI with their metadata (formula, window, members)."""
         if kpi not in DEFINITIONS:
             raise HTTPException(404, f"unknown kpi {kpi!r}")
-        dimension, window = _dimension(by), _window(window, settings)
+        dimension, window = _dimension(by), _window(window, labels)
         as_of = latest_as_of(engine)
         if as_of is None:
             raise HTTPException(404, "no KPI snapshot yet: run `throughline kpis refresh`")
@@ -152,7 +153,7 @@ def kpis_router(engine: Engine, settings: Settings) -> APIRouter:
         if kpi not in DEFINITIONS:
             raise HTTPException(404, f"unknown kpi {kpi!r}")
         dimension = _dimension(by)
-        _window(window, settings)
+        _window(window, labels)
         as_of = latest_as_of(engine)
         if as_of is None:
             raise HTTPException(404, "no KPI snapshot yet: run `throughline kpis refresh`")

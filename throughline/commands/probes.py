@@ -65,6 +65,7 @@ def list_probes(ctx: typer.Context, fmt: str = FORMAT) -> None:
     _check_format(fmt)
     settings = ctx.obj.settings()
     probes = build_probes(settings)
+    intervals = {probe.name: interval(probe, settings) for probe in probes}
     latest = _latest(open_store(settings))
     rows: list[dict[str, Any]] = []
     for probe in probes:
@@ -73,7 +74,7 @@ def list_probes(ctx: typer.Context, fmt: str = FORMAT) -> None:
             {
                 "probe": probe.name,
                 "kind": probe.kind.value,
-                "every": str(interval(probe, settings)),
+                "every": str(intervals[probe.name]),
                 "status": last.status.value if last else None,
                 "last_run": last.started_at.isoformat() if last else None,
                 "observed": last.observed if last else None,
@@ -93,12 +94,11 @@ def list_probes(ctx: typer.Context, fmt: str = FORMAT) -> None:
         "observed",
         title="probes",
     )
-    by_name = {probe.name: probe for probe in probes}
     for row in rows:
         last = latest.get(row["probe"])
         table.add_row(
             row["probe"],
-            every_text(interval(by_name[row["probe"]], settings)),
+            every_text(intervals[row["probe"]]),
             _status(row["status"]) if row["status"] else "[dim]never run[/]",
             last.started_at.strftime("%m-%d %H:%M") if last else "",
             escape(row["observed"] or row["description"]),
