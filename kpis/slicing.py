@@ -49,6 +49,30 @@ class Members:
         return list(map(str, self._ids[self._positions].tolist()))
 
 
+def heads(listed: Sequence[Members], count: int) -> list[list[str]]:
+    """`[m.head(count) for m in listed]`, with the plain `Members` over one id column
+    gathered by one numpy take: a refresh lists the heads of some 700 members objects,
+    and a take and a str() per id for each was a quarter of storing the snapshots."""
+    out: list[list[str]] = [[] for _ in listed]
+    by_column: dict[int, list[int]] = {}
+    for i, members in enumerate(listed):
+        if type(members) is Members:
+            by_column.setdefault(id(members.ids), []).append(i)
+        else:
+            out[i] = members.head(count)
+    for chosen in by_column.values():
+        firsts = [listed[i].positions[:count] for i in chosen]
+        ids = listed[chosen[0]].ids[np.concatenate(firsts)].tolist()
+        if set(map(type, ids)) - {str}:  # ids of other types (message ids): as text
+            ids = list(map(str, ids))
+        start = 0
+        for i, first in zip(chosen, firsts, strict=True):
+            end = start + len(first)
+            out[i] = ids[start:end]
+            start = end
+    return out
+
+
 class LiveMembers(Members):
     """Members among rows some of which have since been replaced (`live` is False for
     those): listed lazily, counted by the caller, who keeps the count up to date."""

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from kpis.definitions import DEFINITIONS
+from kpis.slicing import Members, heads
 from kpis.values import KpiValue
 from store.monitoring import KpiRefresh, KpiSnapshot
 
@@ -112,15 +113,11 @@ class SnapshotWriter:
         fresh: dict[Key, Current] = {}
         seen: dict[Key, Signature] = {}
         changed: list[Record] = []
-        # per members object (several values share one): its count and first members
-        listed: dict[int, tuple[int, list[str]]] = {}
+        listed = _listed(values)
         tails: dict[int, str] = {}
         for v in values:
             key = (v.kpi, v.window, v.dimension, v.dimension_value[:128])
-            found = listed.get(id(v.members))
-            if found is None:
-                found = listed[id(v.members)] = (v.member_count, v.member_ids(MEMBERS_KEPT))
-            count, head = found
+            count, head = listed[id(v.members)]
             signature = (v.value, v.unit, count, head, v.meta)
             before = current.get(key)
             seen[key] = signature
@@ -145,7 +142,7 @@ class SnapshotWriter:
                 'SELECT id, kpi, "window", dimension, dimension_value FROM kpi_snapshots '
                 f"WHERE as_of = {_mark(conn)}",
                 (bound,),
-            ).all()
+            ).cursor.fetchall()  # plain tuples: SQLAlchemy rows cost ~20 us each here
             new_ids = {(r[1], r[2], r[3], r[4]): r[0] for r in written}
             for r in changed:
                 fresh[r[:4]] = (new_ids[r[:4]], r[5], r[6], r[7], r[8])
@@ -154,6 +151,21 @@ class SnapshotWriter:
         )
         self._current, self._signatures, self._written_at = fresh, seen, as_of
         return len(changed)
+
+
+def _listed(values: Sequence[KpiValue]) -> dict[int, tuple[int, list[str]]]:
+    """Per members object (several values share one, keyed by its id()): its count and
+    first members."""
+    objects = {id(v.members): v.members for v in values}
+    members = [m for m in objects.values() if isinstance(m, Members)]
+    listed = {
+        id(m): (len(m), head) for m, head in zip(members, heads(members, MEMBERS_KEPT), strict=True)
+    }
+    for key, other in objects.items():
+        if key not in listed:
+            names = [str(m) for m in other]
+            listed[key] = (len(names), names[:MEMBERS_KEPT])
+    return listed
 
 
 def _members_tail(count: int, head: list[str]) -> str:
