@@ -79,7 +79,12 @@ class Capture:
         planned: list[Planned] = []
         newest = since
         count = 0
-        for record in api.records(stream.collection, stream.filters, since):
+        records = (
+            stream.read(since)
+            if stream.read is not None
+            else api.records(stream.collection, stream.filters, since)
+        )
+        for record in records:
             count += 1
             planned.extend(stream.plan(record))
             moment = parse_time(record.get(changed), self._context.clock())

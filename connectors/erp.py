@@ -3,7 +3,8 @@ JSON-RPC one is in `connectors.tryton`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,21 @@ class Erp(Protocol):
 
     def create_posting(self, invoice: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
         """Post a billing invoice to accounts receivable; idempotent by the invoice id."""
+        ...
+
+    def payments(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
+        """Customer payments applied to posted invoices, changed after `since`, as payment
+        records of the REST ERP's shape: `id`, `tranDate`, `amount`, `currency.refName`,
+        `invoiceExternalId` (our invoice id), `arPosting.id`, `customer.id`,
+        `lastModifiedDate` and, where the ERP knows it, `custbody_deal_id`."""
+        ...
+
+    def cash_status(
+        self, payment: Mapping[str, Any], attributes: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        """The CRM account of a payment's customer, and `paid` if the posting it went to
+        is now paid in full, else `current`: read when the step runs, not when the
+        payment was seen."""
         ...
 
 
@@ -81,3 +97,13 @@ class ApiErp:
             attributes=attributes,
         )
         return str(created["id"])
+
+    def payments(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
+        return self.api.records("payments", {}, since)
+
+    def cash_status(
+        self, payment: Mapping[str, Any], attributes: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        posting = self.api.get("ar_postings", str(payment["arPosting"]["id"]), attributes)
+        customer = self.api.get("customers", str(payment["customer"]["id"]), attributes)
+        return str(customer["externalId"]), "paid" if posting.get("status") == "paid" else "current"

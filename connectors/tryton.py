@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,14 @@ def encode(value: Any) -> Any:
     if isinstance(value, Decimal):
         return {"__class__": "Decimal", "decimal": str(value)}
     if isinstance(value, dt.datetime):
-        raise TypeError("send dates, not datetimes, to Tryton")
+        if value.tzinfo is None:
+            raise TypeError("send Tryton aware datetimes (it keeps timestamps in UTC)")
+        utc = value.astimezone(dt.UTC)
+        return {
+            "__class__": "datetime",
+            **{f: getattr(utc, f) for f in ("year", "month", "day", "hour", "minute", "second")},
+            "microsecond": utc.microsecond,
+        }
     if isinstance(value, dt.date):
         return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
     if isinstance(value, Mapping):
@@ -45,6 +52,16 @@ def decode(value: Any) -> Any:
             return Decimal(value["decimal"])
         if kind == "date":
             return dt.date(value["year"], value["month"], value["day"])
+        if kind == "datetime":  # naive, in UTC (trytond runs with TZ=UTC)
+            day = dt.date(value["year"], value["month"], value["day"])
+            clock = dt.time(
+                value.get("hour", 0),
+                value.get("minute", 0),
+                value.get("second", 0),
+                value.get("microsecond", 0),
+                tzinfo=dt.UTC,
+            )
+            return dt.datetime.combine(day, clock)
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]
@@ -300,6 +317,54 @@ class TrytonErp:
             self.rpc.model("account.invoice", "post", [created], attributes=attributes)
             return str(created)
 
+    def payments(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
+        """The payment lines on our customer invoices (those with our invoice id as their
+        reference) where the line or its invoice changed at or after `since`, less
+        PAYMENT_OVERLAP, by line id. Reconciling a full payment rewrites the invoice's
+        earlier payment lines too, so they come again: the outbox's keys drop repeats."""
+        domain: list[Any] = [
+            ("invoice_payment", "!=", None),
+            ("invoice_payment.type", "=", "out"),
+            ("invoice_payment.reference", "!=", None),
+        ]
+        if since is not None:
+            start = since - PAYMENT_OVERLAP
+            domain.append(
+                [
+                    "OR",
+                    ("create_date", ">=", start),
+                    ("write_date", ">=", start),
+                    ("invoice_payment.write_date", ">=", start),
+                ]
+            )
+        last = 0
+        while True:  # pages by line id: lines paid while paging are not skipped
+            rows = self.rpc.model(
+                "account.move.line",
+                "search_read",
+                [*domain, ("id", ">", last)],
+                0,
+                PAGE,
+                [["id", "ASC"]],
+                PAYMENT_FIELDS,
+            )
+            yield from (_payment(row) for row in rows)
+            if len(rows) < PAGE:
+                return
+            last = int(rows[-1]["id"])
+
+    def cash_status(
+        self, payment: Mapping[str, Any], attributes: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        [invoice] = self.rpc.model(
+            "account.invoice",
+            "read",
+            [int(payment["arPosting"]["id"])],
+            ["state", "party.code"],
+            attributes=attributes,
+        )
+        return str(invoice["party."]["code"]), "paid" if invoice["state"] == "paid" else "current"
+
     def receivables(self, party: str) -> list[dict[str, Any]]:
         """The party's receivable move lines: what AR holds for it."""
         rows: list[dict[str, Any]] = self.rpc.model(
@@ -312,3 +377,40 @@ class TrytonErp:
             ["debit", "credit", "move.origin"],
         )
         return rows
+
+
+PAGE = 500
+PAYMENT_OVERLAP = dt.timedelta(minutes=10)
+"""Re-read before the cursor: Tryton stamps a record with its transaction's start, so one
+committed after a later-stamped one would otherwise fall behind the cursor."""
+PAYMENT_FIELDS = [
+    "date",
+    "credit",
+    "debit",
+    "create_date",
+    "write_date",
+    "currency.code",
+    "party.code",
+    "invoice_payment.reference",
+    "invoice_payment.create_date",
+    "invoice_payment.write_date",
+]
+
+
+def _payment(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A payment line as a payment record of the REST ERP's shape (Erp.payments). Dotted
+    fields come back nested under `<field>.`; amounts are in the company currency."""
+    invoice, party = row["invoice_payment."], row["party."]
+    changed = max(
+        row["write_date"] or row["create_date"], invoice["write_date"] or invoice["create_date"]
+    )
+    return {
+        "id": f"account.move.line,{row['id']}",
+        "tranDate": row["date"].isoformat(),
+        "amount": str(row["credit"] - row["debit"]),
+        "currency": {"refName": row["currency."]["code"]},
+        "invoiceExternalId": invoice["reference"],
+        "arPosting": {"id": str(invoice["id"])},
+        "customer": {"id": str(party["id"])},
+        "lastModifiedDate": changed.isoformat(),
+    }

@@ -123,7 +123,6 @@ def build_connectors(
     )
     apis = build_apis(settings, http, tracer, clock=clock, sleep=sleep)
     erp_auth = settings.systems.erp.auth
-    tryton = isinstance(erp_auth, TrytonAuth)
     erp: Erp = (
         TrytonErp(TrytonRpc(apis[System.ERP].client, erp_auth.database))
         if isinstance(erp_auth, TrytonAuth)
@@ -133,8 +132,6 @@ def build_connectors(
     handlers = {}
     streams = []
     for flow in FLOWS:
-        if tryton and flow is cash:
-            continue  # payments are read from the REST ERP only, so far
         handlers.update(flow.handlers(context))
         streams.extend(flow.streams(context))
     worker = Worker(

@@ -47,6 +47,10 @@ class Stream:
     collection: str
     filters: Mapping[str, Any]
     plan: Callable[[dict[str, Any]], Iterable[Planned]]
+    read: Callable[[dt.datetime | None], Iterable[dict[str, Any]]] | None = None
+    """reads the records changed since the cursor where the system's REST collection
+    does not (an ERP spoken to over JSON-RPC); their change time is in the collection's
+    `changed_field` all the same"""
 
 
 @dataclass

@@ -43,20 +43,26 @@ def plan_payment(context: FlowContext, payment: dict[str, Any]) -> Iterator[Plan
 
 
 def streams(context: FlowContext) -> list[Stream]:
-    return [Stream("erp.payments", System.ERP, "payments", {}, lambda r: plan_payment(context, r))]
+    return [
+        Stream(
+            "erp.payments",
+            System.ERP,
+            "payments",
+            {},
+            lambda r: plan_payment(context, r),
+            read=context.erp.payments,
+        )
+    ]
 
 
 def update_account(context: FlowContext, message: ClaimedMessage) -> StepResult:
     payment = message.payload["payment"]
-    erp, crm = context.api(System.ERP), context.api(System.CRM)
+    crm = context.api(System.CRM)
     attributes = {
         "q2c.deal.id": message.deal_id or "",
         "q2c.invoice.id": str(payment["invoiceExternalId"]),
     }
-    posting = erp.get("ar_postings", str(payment["arPosting"]["id"]), attributes)
-    customer = erp.get("customers", str(payment["customer"]["id"]), attributes)
-    status = "paid" if posting.get("status") == "paid" else "current"
-    account_id = str(customer["externalId"])
+    account_id, status = context.erp.cash_status(payment, attributes)
     crm.update(
         "accounts",
         account_id,

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import AnyHttpUrl, SecretStr
+from sqlalchemy import select
 
 from connectors.erp import NewCustomer
 from connectors.http import SystemClient
@@ -27,7 +28,9 @@ from connectors.tryton_setup import build_database, copy_database, write_config
 from probes.base import Outcome
 from store import migrate
 from store.engine import make_engine
-from store.states import System
+from store.objects import Payment
+from store.outbox import SyncMessage
+from store.states import MessageState, System
 from tests.conftest import free_port, skip_or_fail
 from tests.connectors.firm import start_firm
 from throughline.config import SystemSettings, TrytonAuth
@@ -110,6 +113,75 @@ def posted(erp: TrytonErp) -> list[dict]:  # type: ignore[type-arg]
     return rows
 
 
+def payment_method(rpc: TrytonRpc) -> int:
+    """A payment method on the template's cash journal and account (it has none)."""
+    [journal] = rpc.model("account.journal", "search", [("type", "=", "cash")], 0, 1, None)
+    [cash] = rpc.model("account.account", "search", [("code", "=", "1.1.1")], 0, 1, None)
+    [method] = rpc.model(
+        "account.invoice.payment.method",
+        "create",
+        [{"name": "Cash", "journal": journal, "debit_account": cash, "credit_account": cash}],
+    )
+    return int(method)
+
+
+def pay(rpc: TrytonRpc, invoice: int, amount: Decimal, method: int) -> str:
+    """A customer payment recorded as a Tryton user records one: the invoice's pay wizard
+    (a partial amount stays a payment line, the rest reconciles). Returns the new state."""
+    [head] = rpc.model("account.invoice", "read", [invoice], ["party", "currency", "invoice_date"])
+    active = {"active_model": "account.invoice", "active_id": invoice, "active_ids": [invoice]}
+    context = {**rpc.context(), **active}
+    session, _, _ = rpc.call("wizard.account.invoice.pay.create", context)
+    try:
+        start = {
+            "payee": head["party"],
+            "amount": amount,
+            "currency": head["currency"],
+            "payment_method": method,
+            "date": head["invoice_date"],
+            "description": "customer payment",
+        }
+        rpc.call("wizard.account.invoice.pay.execute", session, {"start": start}, "pay", context)
+    finally:
+        rpc.call("wizard.account.invoice.pay.delete", session, context)
+    [after] = rpc.model("account.invoice", "read", [invoice], ["state"])
+    return str(after["state"])
+
+
+def test_payments_are_read_back_from_tryton_since_a_cursor(tryton_url: str) -> None:
+    erp = tryton_erp(tryton_url)
+    party = erp.create_customer(NewCustomer("ACC-7", "Initech", "US01", "USD", 30), {})
+    ids = {}
+    for ref, amount in (("INV-1", "1000.00"), ("INV-2", "600.00")):
+        invoice = {"id": ref, "amount": amount, "customer_account_number": party}
+        ids[ref] = int(erp.create_posting({**invoice, "invoice_date": "2026-03-02"}, {}))
+    assert list(erp.payments(None)) == []
+    method = payment_method(erp.rpc)
+    assert pay(erp.rpc, ids["INV-1"], Decimal("1000.00"), method) == "paid"
+    assert pay(erp.rpc, ids["INV-2"], Decimal("200.00"), method) == "posted"
+
+    first = list(erp.payments(None))
+    assert [(p["invoiceExternalId"], p["amount"], p["tranDate"]) for p in first] == [
+        ("INV-1", "1000.00", "2026-03-02"),
+        ("INV-2", "200.00", "2026-03-02"),
+    ]
+    assert first[0]["currency"] == {"refName": "USD"}
+    assert first[0]["arPosting"] == {"id": str(ids["INV-1"])}
+    assert first[0]["customer"] == {"id": party}
+    assert erp.cash_status(first[0], {}) == ("ACC-7", "paid")
+    assert erp.cash_status(first[1], {}) == ("ACC-7", "current")
+
+    # the cursor a poll would keep; later payments come after it, earlier ones only
+    # within the overlap (the capture's idempotency keys drop those)
+    cursor = max(dt.datetime.fromisoformat(p["lastModifiedDate"]) for p in first)
+    assert pay(erp.rpc, ids["INV-2"], Decimal("400.00"), method) == "paid"
+    later = list(erp.payments(cursor))
+    assert {p["amount"] for p in later if p["invoiceExternalId"] == "INV-2"} >= {"400.00"}
+    assert erp.cash_status(later[-1], {}) == ("ACC-7", "paid")
+    long_after = cursor + dt.timedelta(days=1)
+    assert list(erp.payments(long_after)) == []
+
+
 def test_concurrent_posts_of_one_invoice_make_one_posted_invoice(tryton_url: str) -> None:
     erp = tryton_erp(tryton_url)
     party = erp.create_customer(NewCustomer("ACC-1", "Acme Ltd", "US01", "USD", 30), {})
@@ -149,6 +221,7 @@ def test_the_firms_posting_flow_runs_against_tryton(tryton_url: str, tmp_path: P
         auth=TrytonAuth(database="firm", username="admin", password=SecretStr(PASSWORD)),
     )
     firm = start_firm(tmp_path / "firm", engine, seed=42, horizon_days=60, erp=erp_settings)
+    erp = tryton_erp(tryton_url)
     try:
         firm.run(60)
         firm.connectors.cycle()  # a second pass finds everything done: nothing doubles
@@ -158,17 +231,42 @@ def test_the_firms_posting_flow_runs_against_tryton(tryton_url: str, tmp_path: P
             for a in firm.world.services["clm"].store.all("agreements")
             if a["status"] == "executed"
         ]
+        rows = posted(erp)
+        # customers pay in Tryton: one invoice in full, one of another customer in part
+        full = rows[0]
+        part = next(r for r in rows if r["party."]["code"] != full["party."]["code"])
+        method = payment_method(erp.rpc)
+        assert pay(erp.rpc, full["id"], full["total_amount"], method) == "paid"
+        half = (part["total_amount"] / 2).quantize(Decimal("0.01"))
+        assert pay(erp.rpc, part["id"], half, method) == "posted"
+        firm.connectors.cycle()
+        firm.connectors.cycle()  # the payments again (cursor overlap): nothing doubles
+        firm.flush()
+        crm_accounts = {a["id"]: a for a in firm.world.services["crm"].store.all("accounts")}
     finally:
         firm.stop()
-    erp = tryton_erp(tryton_url)
-    rows = posted(erp)
+    with engine.connect() as conn:
+        payments = conn.execute(select(Payment.invoice_id, Payment.amount)).all()
+        steps = (
+            conn.execute(select(SyncMessage.state).where(SyncMessage.flow == "cash_collected"))
+            .scalars()
+            .all()
+        )
+    assert sorted((i, Decimal(str(a))) for i, a in payments) == sorted(
+        [(full["reference"], full["total_amount"]), (part["reference"], half)]
+    )
+    assert steps == [MessageState.SUCCEEDED] * 2  # each payment's account update, once
+    assert crm_accounts[full["party."]["code"]]["cashStatus"] == "paid"
+    assert crm_accounts[part["party."]["code"]]["cashStatus"] == "current"
     by_reference = Counter(r["reference"] for r in rows)
     assert invoices and set(by_reference) == {i["id"] for i in invoices}
     assert max(by_reference.values()) == 1
     amounts = {r["reference"]: r["total_amount"] for r in rows}
     for invoice in invoices:
         assert amounts[invoice["id"]] == Decimal(str(invoice["amount"])).quantize(Decimal("0.01"))
-    assert all(r["state"] == "posted" for r in rows)
+    assert {r["state"] for r in posted(erp) if r["id"] not in (full["id"], part["id"])} == {
+        "posted"
+    }
     codes = erp.rpc.model(
         "party.party", "search_read", [("code", "!=", None)], 0, None, None, ["code"]
     )
