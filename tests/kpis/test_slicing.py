@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpis.slicing import Slices, Table, p50_p90
+from kpis.slicing import ChainedMembers, LiveMembers, Members, Slices, Table, heads, p50_p90
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -46,3 +46,19 @@ def test_sums_by_group_are_the_sums_of_each_group() -> None:
     values = slices.entries(np.array([1.0, 2.0, 4.0, np.nan]))
     assert slices.by_group(group, 2).tolist() == [[2, 1], [2, 0], [0, 1]]
     assert slices.by_group(group, 2, values).tolist() == [[1.0, 2.0], [1.0, 0.0], [0.0, 2.0]]
+
+
+def test_heads_gathered_at_once_are_each_members_head() -> None:
+    rng = np.random.default_rng(3)
+    deals = np.array([f"D{i}" for i in range(300)], dtype=object)
+    messages = np.arange(100, 400)  # integer ids (outbox messages) are listed as text
+    live = rng.random(300) < 0.7
+    listed: list[Members] = [
+        *(Members(deals, rng.integers(0, 300, int(rng.integers(0, 90)))) for _ in range(30)),
+        Members(messages, np.array([5, 1, 7])),
+        Members(deals, np.zeros(0, dtype=np.intp)),
+        LiveMembers(deals, rng.permutation(300), live, int(live.sum())),
+    ]
+    listed.append(ChainedMembers([listed[0], listed[-1]]))
+    assert heads(listed, 50) == [m.head(50) for m in listed]
+    assert heads(listed, 50)[30] == ["105", "101", "107"]
