@@ -48,9 +48,9 @@ class Stream:
     filters: Mapping[str, Any]
     plan: Callable[[dict[str, Any]], Iterable[Planned]]
     read: Callable[[dt.datetime | None], Iterable[dict[str, Any]]] | None = None
-    """reads the records changed since the cursor where the system's REST collection
-    does not (an ERP spoken to over JSON-RPC); their change time is in the collection's
-    `changed_field` all the same"""
+    """reads the records changed since the cursor in place of the REST collection (the
+    ERP's payments, which a Tryton ERP serves over JSON-RPC); the records still carry
+    their change time in the collection's `changed_field`"""
 
 
 @dataclass
