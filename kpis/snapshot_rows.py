@@ -156,15 +156,14 @@ class SnapshotWriter:
 def _listed(values: Sequence[KpiValue]) -> dict[int, tuple[int, list[str]]]:
     """Per members object (several values share one, keyed by its id()): its count and
     first members."""
-    objects = {id(v.members): v.members for v in values}
-    members = [m for m in objects.values() if isinstance(m, Members)]
+    owners = {id(v.members): v for v in values}
+    members = [v.members for v in owners.values() if isinstance(v.members, Members)]
     listed = {
         id(m): (len(m), head) for m, head in zip(members, heads(members, MEMBERS_KEPT), strict=True)
     }
-    for key, other in objects.items():
-        if key not in listed:
-            names = [str(m) for m in other]
-            listed[key] = (len(names), names[:MEMBERS_KEPT])
+    for key, v in owners.items():
+        if key not in listed:  # a plain list of ids
+            listed[key] = (v.member_count, v.member_ids(MEMBERS_KEPT))
     return listed
 
 
