@@ -4,16 +4,27 @@ decides retry or dead letter from the class alone. Messages never carry secrets.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConnectorError(Exception):
     """Base class. `error_class` is the short name stored with attempts and dead letters."""
 
     error_class = "connector_error"
     retryable = False
+    refused: bool = False
+    """The target system refused the record itself (its data), not our access to it."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, refused: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        if refused is not None:
+            self.refused = refused
+        self.observed: tuple[Any, ...] = ()
+        """Observation spans of the lifecycle stage this failure reached (e.g. `rejected`),
+        stored with the failed attempt as a done step's stage is stored with it."""
 
 
 class RetryableError(ConnectorError):
@@ -52,20 +63,24 @@ class FatalError(ConnectorError):
     """Another try would fail the same way: 4xx other than 408/409/429."""
 
     error_class = "client_error"
+    refused = True
 
 
 class AuthFailed(FatalError):
     error_class = "auth_failed"
+    refused = False
 
 
 class NotFound(FatalError):
     error_class = "not_found"
+    refused = False
 
 
 class Conflict(FatalError):
     """409 for a reused idempotency key with a different body: our bug, not the system's."""
 
     error_class = "idempotency_conflict"
+    refused = False
 
 
 class ValidationFailed(FatalError):

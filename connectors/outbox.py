@@ -86,6 +86,8 @@ class Outcome:
     follow_ups: Sequence[Step] = field(default_factory=tuple)
     span: Span | None = field(default=None, compare=False, repr=False)
     """the ended span of the run (stored with the outcome through a span sink)"""
+    observed: Sequence[Span] = field(default=(), compare=False, repr=False)
+    """observation spans of the exception stage a failed run reached (stored with it)"""
 
 
 def _insert_ignore(conn: Connection) -> Any:
@@ -269,7 +271,7 @@ def record(
         conn.execute(update(SyncMessage).where(SyncMessage.id == message.id).values(**values))
         _settle_dead_letter(conn, message, outcome, state, now)
         if sink is not None and outcome.span is not None:
-            sink(conn, [outcome.span])
+            sink(conn, [outcome.span, *outcome.observed])
     return state
 
 

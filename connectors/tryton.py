@@ -152,7 +152,8 @@ def _error(method: str, error: Any) -> Exception:
     if kind == "UserError":
         message = detail[0] if isinstance(detail, list) and detail else str(detail)
         return ValidationFailed(f"Tryton refused {method}: {message}")
-    return FatalError(f"Tryton {method} failed: {kind} {str(detail)[:200]}")
+    # not a refusal of the record: an access, concurrency or server error
+    return FatalError(f"Tryton {method} failed: {kind} {str(detail)[:200]}", refused=False)
 
 
 class TrytonErp:
@@ -212,7 +213,9 @@ class TrytonErp:
                 attributes=attributes,
             )
             if not found:
-                raise FatalError("the Tryton chart of accounts has no revenue account")
+                raise FatalError(
+                    "the Tryton chart of accounts has no revenue account", refused=False
+                )
             self._revenue = int(found[0])
         return self._revenue
 
@@ -228,7 +231,7 @@ class TrytonErp:
                 attributes=attributes,
             )
             if not found:
-                raise FatalError("the Tryton database has no revenue journal")
+                raise FatalError("the Tryton database has no revenue journal", refused=False)
             self._journal = int(found[0])
         return self._journal
 

@@ -146,6 +146,7 @@ class Worker:
                     retry_after=getattr(exc, "retry_after", None),
                     trace_id=trace_id,
                     span=span,
+                    observed=exc.observed,
                 )
             except Exception as exc:  # a bug or a shape we cannot map: stop, keep the message
                 logger.exception("step %s.%s failed unexpectedly", message.flow, message.step)

@@ -303,6 +303,10 @@ def delivery_act(cast: Cast, day: dt.date) -> None:
 # --- billing: the billing team ------------------------------------------------------------
 
 
+UNKNOWN_CUSTOMER = "999999"
+"""The customer number of the `unknown_customer` fault: no ERP customer has it."""
+
+
 def billing_act(cast: Cast, day: dt.date) -> None:
     """On the first of the month, invoice every active schedule's due charges."""
     if not behaviour.is_billing_run(day):
@@ -346,6 +350,16 @@ def billing_act(cast: Cast, day: dt.date) -> None:
                 expected_po=po_number,
             )
             po_number = None
+        customer = schedule["customer_account_number"]
+        if faults.roll(faults.config.unknown_customer_rate):
+            faults.record(
+                "unknown_customer",
+                billing_schedule_id=schedule_id,
+                deal_id=schedule["deal_id"],
+                invoice_date=day.isoformat(),
+                expected_customer=customer,
+            )
+            customer = UNKNOWN_CUSTOMER
         total = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
         invoice = billing.create(
             "invoices",
@@ -354,7 +368,7 @@ def billing_act(cast: Cast, day: dt.date) -> None:
                 f"{day:%Y%m}-{billing.store.next_number('invoice_numbers'):05d}",
                 "billing_schedule_id": schedule_id,
                 "deal_id": schedule["deal_id"],
-                "customer_account_number": schedule["customer_account_number"],
+                "customer_account_number": customer,
                 "currency": schedule["currency"],
                 "invoice_date": day.isoformat(),
                 "due_date": (

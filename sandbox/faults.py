@@ -49,6 +49,13 @@ class FaultConfig(BaseModel):
     missing_po_rate: Rate = Field(
         default=0.0, ge=0, le=1, description="billing: an invoice without its required PO"
     )
+    unknown_customer_rate: Rate = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="billing: an invoice billed to a customer number the ERP does not know "
+        "(an account merged away), so the ERP refuses to post it",
+    )
 
 
 _DEFAULT = FaultConfig(

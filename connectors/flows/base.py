@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Tracer
 from sqlalchemy import Engine
 
+from connectors.errors import ConnectorError
 from connectors.outbox import Step
 from connectors.resources import Api
-from connectors.tracing import Clock
+from connectors.tracing import Clock, observe
 from store.states import System
 
 if TYPE_CHECKING:
@@ -65,6 +66,30 @@ class FlowContext:
 
     def api(self, system: System) -> Api:
         return self.apis[system]
+
+    def failed_at(
+        self,
+        error: ConnectorError,
+        name: str,
+        stage: str,
+        system: System,
+        attributes: Mapping[str, Any],
+    ) -> None:
+        """Record that a failing step puts its object in an exception stage (`rejected`,
+        `posting_failed`): an observation span carried by the error, so the outbox stores
+        the stage with the failed attempt."""
+        span = observe(
+            self.tracer,
+            name,
+            self.clock(),
+            {
+                **attributes,
+                "q2c.stage": stage,
+                "q2c.system": system.value,
+                "throughline.reason": str(error),
+            },
+        )
+        error.observed = (*error.observed, span)
 
 
 def parse_time(value: str | None, fallback: dt.datetime) -> dt.datetime:

@@ -10,7 +10,6 @@ from typing import Any
 from connectors.errors import MissingPrerequisite, ValidationFailed
 from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
 from connectors.outbox import ClaimedMessage, Step
-from connectors.tracing import observe
 from connectors.worker import StepResult
 from store.states import System
 
@@ -186,17 +185,7 @@ def charge(context: FlowContext, message: ClaimedMessage) -> StepResult:
     try:
         validate(schedule, charges, kind, record)
     except ValidationFailed as exc:
-        observe(
-            context.tracer,
-            "validate billable",
-            context.clock(),
-            {
-                **attributes,
-                "q2c.stage": "rejected",
-                "q2c.system": "psa",
-                "throughline.reason": str(exc),
-            },
-        )
+        context.failed_at(exc, "validate billable", "rejected", System.PSA, attributes)
         raise
     quantity, rate, _amount, role = _billable(kind, record)
     service_date = str(record.get("date_performed") or record.get("approved_at") or "")[:10]

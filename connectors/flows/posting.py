@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from connectors.errors import ValidationFailed
+from connectors.errors import ConnectorError, ValidationFailed
 from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
 from connectors.outbox import ClaimedMessage, Step
-from connectors.tracing import observe
 from connectors.worker import StepResult
 from store.states import System
 
@@ -114,19 +113,14 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
     try:
         validate(invoice, schedule, charges)
     except ValidationFailed as exc:
-        observe(
-            context.tracer,
-            "validate invoice",
-            context.clock(),
-            {
-                **attributes,
-                "q2c.stage": "rejected",
-                "q2c.system": "billing",
-                "throughline.reason": str(exc),
-            },
-        )
+        context.failed_at(exc, "validate invoice", "rejected", System.BILLING, attributes)
         raise
-    posting_id = context.erp.create_posting(invoice, attributes)
+    try:
+        posting_id = context.erp.create_posting(invoice, attributes)
+    except ConnectorError as exc:
+        if exc.refused:  # the ERP refuses this invoice: retrying will not post it
+            context.failed_at(exc, "post invoice", "posting_failed", System.ERP, attributes)
+        raise
     return StepResult({"ar_posting_id": posting_id}, stage="posted", attributes=attributes)
 
 

@@ -1,5 +1,6 @@
 """When things go wrong: invoices that break their contract are refused with the reason,
-an ERP outage pauses postings, and a bulk replay afterwards posts each invoice once."""
+invoices the ERP refuses become posting failures, an ERP outage pauses postings, and a
+bulk replay afterwards posts each invoice once."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.replay import replay_statuses, request_replay
+from kpis.compute import compute_kpis
+from kpis.frames import load_store_frames
+from sandbox.actors import UNKNOWN_CUSTOMER as UNKNOWN
 from store import migrate
 from store.engine import make_engine
-from store.outbox import DeadLetter, SyncMessage
+from store.objects import Invoice
+from store.outbox import DeadLetter, SyncAttempt, SyncMessage
 from store.states import DeadLetterState, ReplayOutcome
 from store.telemetry import LifecycleEvent
 from tests.connectors.firm import Firm, start_firm
 from tests.sandbox.http import admin_put_faults
+from throughline.config import Settings
 
 DAYS = 70
 FAULTY_RUN = dt.date(2026, 2, 1)  # billing's monthly run with data faults on
@@ -45,9 +51,13 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
 
     def before_sync(day: dt.date) -> None:
         if day == FAULTY_RUN - dt.timedelta(days=1):
-            admin_put_faults(billing, wrong_rate_rate=0.4, missing_po_rate=0.4)
+            admin_put_faults(
+                billing, wrong_rate_rate=0.4, missing_po_rate=0.4, unknown_customer_rate=1.0
+            )
         if day == FAULTY_RUN:
-            admin_put_faults(billing, wrong_rate_rate=0.0, missing_po_rate=0.0)
+            admin_put_faults(
+                billing, wrong_rate_rate=0.0, missing_po_rate=0.0, unknown_customer_rate=0.0
+            )
         if day == OUTAGE[0]:
             admin_put_faults(erp, outage=True)
         if day == OUTAGE[1]:
@@ -57,7 +67,12 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         firm.run((OUTAGE[1] - dt.date(2026, 1, 5)).days + 1, before_sync)
         with engine.connect() as conn:
             dead = (
-                conn.execute(sa.select(DeadLetter.id).where(DeadLetter.error_class != "validation"))
+                conn.execute(
+                    sa.select(DeadLetter.id).where(
+                        # the outage's: not those refused by our validation or by the ERP
+                        DeadLetter.error_class.notin_(["validation", "client_error"])
+                    )
+                )
                 .scalars()
                 .all()
             )
@@ -71,7 +86,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
 
 def test_invoices_that_break_the_contract_are_refused_with_the_reason(story: Story) -> None:
     faults = story.firm.world.services["billing"].faults.injected()
-    faulty = {f["deal_id"] for f in faults}
+    faulty = {f["deal_id"] for f in faults if f["kind"] in ("wrong_rate", "missing_po")}
     assert faulty, "the faulty billing run injected nothing"
     with story.firm.engine.connect() as conn:
         refused = conn.execute(
@@ -119,7 +134,65 @@ def test_the_outage_dead_letters_then_a_bulk_replay_posts_each_invoice_once(stor
     with story.firm.engine.connect() as conn:
         refused = set(
             conn.execute(
-                sa.select(LifecycleEvent.object_id).where(LifecycleEvent.stage == "rejected")
+                sa.select(LifecycleEvent.object_id).where(
+                    LifecycleEvent.stage.in_(["rejected", "posting_failed"])
+                )
             ).scalars()
         )
     assert set(postings) == invoices - refused
+
+
+def test_invoices_the_erp_refuses_are_posting_failures_in_the_exception_rate(
+    story: Story,
+) -> None:
+    billing = story.firm.world.services["billing"].store.all("invoices")
+    unknown = {i["id"]: i["deal_id"] for i in billing if i["customer_account_number"] == UNKNOWN}
+    engine = story.firm.engine
+    with engine.connect() as conn:
+        rejected = set(
+            conn.execute(
+                sa.select(LifecycleEvent.object_id).where(LifecycleEvent.stage == "rejected")
+            ).scalars()
+        )
+        failed = conn.execute(
+            sa.select(LifecycleEvent.object_id, LifecycleEvent.trace_id).where(
+                LifecycleEvent.stage == "posting_failed"
+            )
+        ).all()
+        letters = conn.execute(
+            sa.select(DeadLetter.deal_id, DeadLetter.error, DeadLetter.message_id).where(
+                DeadLetter.error_class == "client_error"
+            )
+        ).all()
+        attempts = conn.execute(
+            sa.select(SyncAttempt.message_id, SyncAttempt.trace_id).where(
+                SyncAttempt.message_id.in_([m for _, _, m in letters])
+            )
+        ).all()
+        invoices = dict(
+            conn.execute(
+                sa.select(Invoice.id, Invoice.has_exception).where(Invoice.id.in_(list(unknown)))
+            ).all()
+        )
+    # our validation runs first: an invoice that also broke its contract is rejected
+    refused = set(unknown) - rejected
+    assert refused, f"no invoice to an unknown customer passed validation: {unknown} {rejected}"
+    assert {invoice for invoice, _ in failed} == refused
+    assert {deal for deal, _, _ in letters} == {unknown[i] for i in refused}
+    assert all("422" in error and "999999" in error for _, error, _ in letters)
+    # each stage was stored with the attempt the ERP refused, in its trace
+    assert {trace for _, trace in failed} <= {trace for _, trace in attempts}
+    assert all(invoices[i] for i in refused)
+    posted = {p["externalId"] for p in story.firm.world.services["erp"].store.all("ar_postings")}
+    assert not posted & set(unknown)
+
+    now = story.firm.world.clock.now()
+    with engine.connect() as conn:
+        frames = load_store_frames(conn)
+    [rate] = [
+        v
+        for v in compute_kpis(frames, None, Settings(), now)
+        if v.kpi == "invoice_exception_rate" and v.window == "90d" and v.dimension == "all"
+    ]
+    # the rate's numerator lists the invoices with an exception: the ERP's refusals too
+    assert refused <= set(rate.meta["exception_invoices"])

@@ -116,3 +116,49 @@ def test_spans_the_store_refuses_do_not_fail_the_commit_they_ride_with(
         deals = set(conn.execute(sa.select(Span.deal_id)).scalars())
     assert streams == {"good", "bad"}
     assert deals == {"D1"}
+
+
+def test_a_failed_steps_exception_stage_is_stored_with_its_attempt(engine: sa.Engine) -> None:
+    """The ERP refuses a posting: the `posting_failed` stage the step records is stored with
+    the failed attempt, in its trace, though the tracer exports nothing."""
+    import datetime as dt
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from collector.exporter import write_spans
+    from connectors.errors import FatalError
+    from connectors.flows.base import FlowContext
+    from connectors.outbox import ClaimedMessage, Step, enqueue
+    from connectors.worker import StepResult, Worker
+    from store.objects import Invoice
+    from store.outbox import DeadLetter, SyncAttempt
+    from store.states import System
+
+    tracer = TracerProvider().get_tracer("test")
+    now = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
+    context = FlowContext(apis={}, tracer=tracer, clock=lambda: now, erp=None)  # type: ignore[arg-type]
+    attributes = {"q2c.deal.id": "D1", "q2c.invoice.id": "I1", "q2c.amount": "100.00"}
+
+    def post(message: ClaimedMessage) -> StepResult:
+        error = FatalError("POST ar_postings -> 422: entity.id '999999' not found", status=422)
+        context.failed_at(error, "post invoice", "posting_failed", System.ERP, attributes)
+        raise error
+
+    step = Step("invoice_to_ar", "post", System.ERP, "invoice_to_ar.post:I1", {}, "D1")
+    with engine.begin() as conn:
+        enqueue(conn, [step], now)
+    handlers = {("invoice_to_ar", "post"): post}
+    worker = Worker(engine, handlers, tracer, name="w", clock=lambda: now, sink=write_spans)
+    assert worker.run_once() == 1
+
+    with engine.connect() as conn:
+        events = conn.execute(
+            sa.select(LifecycleEvent.object_id, LifecycleEvent.stage, LifecycleEvent.trace_id)
+        ).all()
+        attempt = conn.execute(sa.select(SyncAttempt.trace_id, SyncAttempt.error_class)).one()
+        letter = conn.execute(sa.select(DeadLetter.deal_id, DeadLetter.error_class)).one()
+        invoice = conn.execute(sa.select(Invoice.id, Invoice.stage, Invoice.has_exception)).one()
+    assert [(e.object_id, e.stage) for e in events] == [("I1", "posting_failed")]
+    assert events[0].trace_id == attempt.trace_id
+    assert tuple(attempt)[1] == tuple(letter)[1] == "client_error"
+    assert tuple(invoice) == ("I1", "posting_failed", True)
