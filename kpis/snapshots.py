@@ -68,8 +68,14 @@ class KpiRefresher:
     reads and rebuilds only the deals with events recorded since, and computes over the
     unsettled rows only."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, *, write_engine: Engine | None = None
+    ) -> None:
+        """`write_engine` stores the snapshots (default `engine`). On SQLite give one made
+        with `immediate=True`: a write transaction that begins as a read fails at once with
+        "database is locked" when another connection wrote since, instead of waiting."""
         self._engine = engine
+        self._write_engine = write_engine or engine
         self._settings = settings
         self._split: SplitFacts | None = None
         self._events_seen = 0
@@ -128,7 +134,7 @@ class KpiRefresher:
         started = time.perf_counter()
         values, mode, read, reading = self._compute(now)
         computed = time.perf_counter()
-        written = write_snapshots(self._engine, values, now, self._writer)
+        written = write_snapshots(self._write_engine, values, now, self._writer)
         done = time.perf_counter()
         report = RefreshReport(
             now,
@@ -161,10 +167,11 @@ def refresh(
     settings: Settings,
     now: dt.datetime,
     refresher: KpiRefresher | None = None,
+    write_engine: Engine | None = None,
 ) -> RefreshReport:
     """Compute and store every KPI as of `now`: in full, or incrementally through a
     `refresher` that has refreshed before."""
-    return (refresher or KpiRefresher(engine, settings)).refresh(now)
+    return (refresher or KpiRefresher(engine, settings, write_engine=write_engine)).refresh(now)
 
 
 def latest_as_of(engine: Engine) -> dt.datetime | None:

@@ -155,7 +155,7 @@ def start_background(
         )
         jitter = conf.jitter.timedelta
         job_timeout = conf.job_timeout.timedelta
-        refresher = KpiRefresher(engine, settings)
+        refresher = KpiRefresher(engine, settings, write_engine=write_engine)
         jobs = [
             ScheduledJob(
                 "retention",

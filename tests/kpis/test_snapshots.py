@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -294,3 +296,60 @@ def test_members_come_a_page_at_a_time_beyond_what_the_snapshot_keeps(engine: En
 )
 def test_member_ids_are_encoded_as_json_encodes_them(ids: list[str]) -> None:
     assert encode_ids(ids) == json.dumps(ids)
+
+
+@pytest.mark.parametrize("immediate", [True, False])
+def test_a_refresh_waits_for_a_writer_that_commits_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, immediate: bool
+) -> None:
+    """A sync commits between the refresh's first read and its first write (SQLite): with
+    the write engine the runtime gives it, the refresh waits for the lock and both land;
+    through a deferred engine it fails with "database is locked", as it did in the demo."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from kpis import snapshot_rows
+    from store import migrate
+    from store.engine import make_engine
+    from store.outbox import SyncCursor
+    from store.states import System
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    firm_log().write(engine)
+    write_engine = make_engine(url, immediate=True) if immediate else engine
+    other = make_engine(url)
+
+    def sync() -> None:
+        with other.begin() as conn:
+            conn.execute(
+                SyncCursor.__table__.insert().values(
+                    system=System.CRM, stream="s", cursor="c", updated_at=NOW
+                )
+            )
+
+    first_read = snapshot_rows.latest_refresh
+    writer = threading.Thread(target=sync)
+
+    def read_then_let_the_sync_commit(conn: Any) -> dt.datetime | None:
+        latest = first_read(conn)
+        writer.start()
+        writer.join(timeout=1.0)  # done at once unless our transaction holds the lock
+        return latest
+
+    monkeypatch.setattr(snapshot_rows, "latest_refresh", read_then_let_the_sync_commit)
+    refresher = KpiRefresher(engine, Settings(), write_engine=write_engine)
+    if not immediate:
+        with pytest.raises(OperationalError, match="database is locked"):
+            refresher.refresh(NOW)
+        writer.join()
+        return
+    report = refresher.refresh(NOW)
+    writer.join()
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar_one()
+        cursors = conn.execute(select(func.count()).select_from(SyncCursor)).scalar_one()
+    assert report.written == stored > 0
+    assert cursors == 1

@@ -201,16 +201,20 @@ def refresh_command(
     """Compute every KPI for every configured window and slice and store the snapshots."""
     from kpis.snapshot_rows import SnapshotOrderError
     from kpis.snapshots import refresh
+    from store.engine import make_engine
     from throughline.runtime import open_store
 
     settings = ctx.obj.settings()
     engine = open_store(settings)
+    # writes wait for a running demo's or server's writers instead of failing
+    write_engine = make_engine(engine.url, immediate=True)
     try:
-        report = refresh(engine, settings, parse_as_of(as_of))
+        report = refresh(engine, settings, parse_as_of(as_of), write_engine=write_engine)
     except SnapshotOrderError as exc:
         errors.print(f"[red]--as-of: {exc}[/]", highlight=False)
         raise typer.Exit(2) from None
     finally:
+        write_engine.dispose()
         engine.dispose()
     console.print(
         f"computed {report.values} KPI values as of {report.as_of.isoformat()}, "
