@@ -42,15 +42,6 @@ from throughline.config import RateLimit, Settings, Systems
 START = dt.date(2026, 1, 5)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def settings_for(urls: dict[str, str], erp_rps: float) -> Settings:
     base = Settings()
     systems = {}
@@ -96,7 +87,7 @@ def main() -> None:
             generate_firm(args.seed, START, args.days), services, sim, directory / "world.json"
         )
         world.setup()
-        servers = SandboxServers(services, {s: free_port() for s in SYSTEMS})
+        servers = SandboxServers(services, dict.fromkeys(SYSTEMS, 0))
         servers.start()
         engine = make_engine(f"sqlite:///{directory}/store.db", immediate=True)
         migrate.upgrade(engine)

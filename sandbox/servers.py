@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -23,8 +24,25 @@ class _Running:
     url: str
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` (port 0: one the kernel picks), handed to uvicorn.
+    Binding here rather than choosing a free port for uvicorn to bind later closes the
+    window in which another connection's ephemeral port could take it ("address already
+    in use", seen in the test suite)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class SandboxServers:
-    """Start with `start()`, stop with `stop()` (or use as a context manager)."""
+    """Start with `start()`, stop with `stop()` (or use as a context manager). A port of 0
+    lets the kernel pick a free one; `urls` tells which after `start()`."""
 
     def __init__(
         self,
@@ -60,10 +78,28 @@ class SandboxServers:
             )
             for system, service in self.services.items()
         }
+        sockets: dict[str, socket.socket] = {}
+        try:
+            for system in servers:
+                sockets[system] = _listening_socket(self._host, self._ports[system])
+        except OSError as exc:
+            for sock in sockets.values():
+                sock.close()
+            raise RuntimeError(
+                f"sandbox {system} cannot listen on {self._host}:{self._ports[system]}: {exc}"
+            ) from exc
         for system, server in servers.items():
-            thread = threading.Thread(target=server.run, name=f"sandbox-{system}", daemon=True)
+            sock = sockets[system]
+            thread = threading.Thread(
+                target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{system}", daemon=True
+            )
             thread.start()
-            url = f"http://{self._host}:{self._ports[system]}"
+            port = sock.getsockname()[1]
+            url = (
+                f"http://[{self._host}]:{port}"
+                if ":" in self._host
+                else f"http://{self._host}:{port}"
+            )
             self._running[system] = _Running(server, thread, url)
         deadline = time.monotonic() + timeout_seconds
         for system, running in self._running.items():

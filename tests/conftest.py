@@ -4,6 +4,7 @@ that a test missing a system package skips locally but fails in CI."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import time
@@ -49,11 +50,36 @@ def require_binary(name: str, package: str | None = None) -> str:
     return path
 
 
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_FLOOR = _ephemeral_floor()
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port free now, for a server the test starts later. Chosen below the kernel's
+    ephemeral range: a port the kernel picks (bind to 0) can be given to an outgoing
+    connection between this call and the server's bind ("address already in use", seen
+    in the suite), one below that range cannot."""
+    floor = min(_EPHEMERAL_FLOOR, 32768)
+    for _ in range(200):
+        port = random.randrange(max(1024, floor - 12000), floor)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free port found below {floor}")
 
 
 class PostgresLane:

@@ -5,7 +5,6 @@ would have produced: the store holds only what our connectors and collector wrot
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -37,13 +36,6 @@ BACKFILL_HANG_SECONDS = 0.5
 class HistoryReport:
     sandbox: BackfillReport
     messages: int
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def settings_for_sandbox(settings: Settings, urls: dict[str, str], rate: float | None) -> Settings:
@@ -87,9 +79,7 @@ def backfill_with_syncs(
     ran = 0
 
     def open_world(world: World) -> None:
-        servers = SandboxServers(
-            world.services, {s: _free_port(options.host) for s in options.ports}, options.host
-        )
+        servers = SandboxServers(world.services, dict.fromkeys(options.ports, 0), options.host)
         servers.start()
         running["servers"] = servers
         running["connectors"] = build_connectors(

@@ -25,7 +25,6 @@ from sandbox.servers import SandboxServers
 from sandbox.services import SYSTEMS, build_services
 from sandbox.world import World, day_start
 from store.states import System
-from tests.conftest import free_port
 from throughline.config import RateLimit, Settings, Systems, SystemSettings
 
 START = dt.date(2026, 1, 5)
@@ -115,7 +114,7 @@ def start_firm(
         directory / "world.json",
     )
     world.setup()
-    servers = SandboxServers(services, {s: free_port() for s in SYSTEMS})
+    servers = SandboxServers(services, dict.fromkeys(SYSTEMS, 0))
     servers.start()
     metrics = CollectorMetrics(CollectorRegistry())
     writer = SpanWriter(engine, metrics)

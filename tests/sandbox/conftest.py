@@ -14,7 +14,6 @@ from sandbox.faults import profile
 from sandbox.servers import SandboxServers
 from sandbox.service import SystemService
 from sandbox.services import SYSTEMS, build_services
-from tests.conftest import free_port
 from tests.sandbox.sink import WebhookSink
 
 START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -39,7 +38,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
         wall_clock=wall,
         admin_key="test-admin",
     )
-    servers = SandboxServers(services, {s: free_port() for s in SYSTEMS})
+    servers = SandboxServers(services, dict.fromkeys(SYSTEMS, 0))
     servers.start()
     yield RunningSandbox(servers.urls, services, sim, wall)
     servers.stop()

@@ -24,7 +24,6 @@ from sandbox.servers import SandboxServers
 from sandbox.services import SYSTEMS, build_services
 from sandbox.world import World, day_start
 from sandbox.world_state import WorldState
-from tests.conftest import free_port
 from tests.sandbox.http import ADMIN, admin_put_faults
 from tests.sandbox.sink import WebhookSink
 from tests.sandbox.standin import ConnectorStandIn
@@ -90,7 +89,7 @@ def quarter(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iter
     HTTP every day; billing's data faults are on for the last billing run only; every
     system's webhooks go to a sink for the last two weeks."""
     world = _world(tmp_path_factory.mktemp("quarter"), 42)
-    servers = SandboxServers(world.services, {s: free_port() for s in SYSTEMS})
+    servers = SandboxServers(world.services, dict.fromkeys(SYSTEMS, 0))
     servers.start()
     standin = ConnectorStandIn(servers.urls)
     faulted_run = dt.date(2026, 4, 1)
