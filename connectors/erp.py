@@ -49,6 +49,17 @@ class Erp(Protocol):
         payment was seen."""
         ...
 
+    @property
+    def has_disputes(self) -> bool:
+        """Whether the ERP records a customer's dispute on an AR posting (`status`
+        `disputed`, `disputedOn` in the REST ERP's `ar_postings`): flow 5 then captures
+        disputes from that collection."""
+        ...
+
+    def account_of(self, posting: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
+        """The CRM account of an AR posting's customer (its external id in the ERP)."""
+        ...
+
 
 class ApiErp:
     """The sandbox ERP (NetSuite-like records: customers, ar_postings)."""
@@ -107,3 +118,11 @@ class ApiErp:
         posting = self.api.get("ar_postings", str(payment["arPosting"]["id"]), attributes)
         customer = self.api.get("customers", str(payment["customer"]["id"]), attributes)
         return str(customer["externalId"]), "paid" if posting.get("status") == "paid" else "current"
+
+    @property
+    def has_disputes(self) -> bool:
+        return True
+
+    def account_of(self, posting: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
+        customer = self.api.get("customers", str(posting["entity"]["id"]), attributes)
+        return str(customer["externalId"])

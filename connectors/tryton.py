@@ -368,6 +368,18 @@ class TrytonErp:
         )
         return str(invoice["party."]["code"]), "paid" if invoice["state"] == "paid" else "current"
 
+    @property
+    def has_disputes(self) -> bool:
+        """Tryton's customer invoices have no dispute state (a firm handles a dispute
+        outside them: dunning, notes), so there is nothing to capture."""
+        return False
+
+    def account_of(self, posting: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
+        [invoice] = self.rpc.model(
+            "account.invoice", "read", [int(posting["id"])], ["party.code"], attributes=attributes
+        )
+        return str(invoice["party."]["code"])
+
     def receivables(self, party: str) -> list[dict[str, Any]]:
         """The party's receivable move lines: what AR holds for it."""
         rows: list[dict[str, Any]] = self.rpc.model(

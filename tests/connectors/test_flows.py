@@ -3,6 +3,7 @@ connectors; every system holds what it should, once, and every deal has its life
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 
@@ -25,7 +26,7 @@ def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
     directory = tmp_path_factory.mktemp("firm")
     engine = make_engine(f"sqlite:///{directory}/store.db", immediate=True)
     migrate.upgrade(engine)
-    running = start_firm(directory, engine, seed=42, horizon_days=DAYS)
+    running = start_firm(directory, engine, seed=3, horizon_days=DAYS)
     try:
         running.run(DAYS)
         yield running
@@ -115,3 +116,49 @@ def test_nothing_is_left_undone(firm: Firm) -> None:
         dead = conn.execute(sa.select(DeadLetter.error_class, DeadLetter.error)).all()
     assert dead == []
     assert set(states) == {"succeeded"}, states
+
+
+def test_disputes_in_the_erp_are_invoice_exceptions_and_reach_the_crm_account(
+    firm: Firm,
+) -> None:
+    postings = records(firm, "erp", "ar_postings")
+    disputed = {p["externalId"]: p for p in postings if p.get("disputedOn")}
+    assert disputed, "no customer disputed an invoice in the period"
+    with firm.engine.connect() as conn:
+        events = conn.execute(
+            sa.select(
+                LifecycleEvent.object_id, LifecycleEvent.deal_id, LifecycleEvent.occurred_at
+            ).where(LifecycleEvent.stage == "disputed")
+        ).all()
+        flagged = dict(
+            conn.execute(
+                sa.select(Invoice.id, Invoice.has_exception).where(Invoice.id.in_(list(disputed)))
+            ).all()
+        )
+    # each dispute once, on the invoice and deal it belongs to, on the day it was raised
+    assert sorted(e.object_id for e in events) == sorted(disputed)
+    for invoice, deal, at in events:
+        assert deal == disputed[invoice]["custbody_deal_id"]
+        assert at.date().isoformat() == disputed[invoice]["disputedOn"]
+    assert flagged == {invoice: True for invoice in disputed}
+
+    # the CRM account follows: disputed, unless a payment the customer made later says
+    # otherwise (a payment on the same or the next day may run before or after it)
+    customers = {c["id"]: c["externalId"] for c in records(firm, "erp", "customers")}
+    last_paid: dict[str, str] = {}
+    for payment in records(firm, "erp", "payments"):
+        account = customers[str(payment["customer"]["id"])]
+        last_paid[account] = max(last_paid.get(account, ""), payment["tranDate"])
+    accounts = {a["id"]: a for a in records(firm, "crm", "accounts")}
+    latest = {}
+    for posting in disputed.values():
+        account = customers[str(posting["entity"]["id"])]
+        latest[account] = max(latest.get(account, ""), posting["disputedOn"])
+    settled_after = 0
+    for account, day in latest.items():
+        paid = last_paid.get(account, "")
+        if paid and dt.date.fromisoformat(paid) >= dt.date.fromisoformat(day) - dt.timedelta(1):
+            settled_after += 1
+            continue
+        assert accounts[account]["cashStatus"] == "disputed", account
+    assert settled_after < len(latest), "every disputing customer paid afterwards"
