@@ -137,6 +137,14 @@ COLLECTIONS: dict[tuple[System, str], Collection] = {
             "updated_at",
         ),
         _c(
+            System.BILLING,
+            "credit_notes",
+            f"{BILLING_API}/credit_notes",
+            NumberedPages(),
+            "updated_since",
+            "updated_at",
+        ),
+        _c(
             System.ERP,
             "customers",
             f"{ERP_API}/customers",

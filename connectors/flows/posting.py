@@ -1,14 +1,17 @@
 """Flow 4: an invoice released in billing is validated against its schedule (rates, PO)
-and posted to ERP accounts receivable, once."""
+and posted to ERP accounts receivable, once. An invoice the ERP refuses for good is
+credited in billing (the compensation: it no longer counts as open receivable or as
+billed backlog) and dead-lettered, which hands it to finance to fix and reissue."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors.errors import ConnectorError, ValidationFailed
+from connectors.errors import ConnectorError, RetryableError, ValidationFailed
 from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
 from connectors.outbox import ClaimedMessage, Step
+from connectors.resources import Api
 from connectors.worker import StepResult
 from store.states import System
 
@@ -102,6 +105,14 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
         return StepResult(
             {"ar_posting_id": existing}, already_done=True, stage="posted", attributes=attributes
         )
+    if message.attempt > 1:  # a retry or a replay: the invoice may have been credited since
+        credit = credited_in_full(billing, invoice, attributes)
+        if credit is not None:
+            return StepResult(
+                {"credit_note_id": credit, "compensated": True},
+                already_done=True,
+                attributes=attributes,
+            )
     schedule_id = str(invoice["billing_schedule_id"])
     schedule = billing.get("billing_schedules", schedule_id, attributes)
     charges = {
@@ -120,8 +131,53 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
     except ConnectorError as exc:
         if exc.refused:  # the ERP refuses this invoice: retrying will not post it
             context.failed_at(exc, "post invoice", "posting_failed", System.ERP, attributes)
+            credit_refused(context, invoice, exc, attributes)
         raise
     return StepResult({"ar_posting_id": posting_id}, stage="posted", attributes=attributes)
+
+
+def credited_in_full(
+    billing: Api, invoice: dict[str, Any], attributes: Mapping[str, Any]
+) -> str | None:
+    """The id of the last credit note that brings the invoice's credits to its amount, if
+    billing has credited all of it (by us, or by finance by hand)."""
+    credits = list(
+        billing.records("credit_notes", {"invoice_id": str(invoice["id"])}, attributes=attributes)
+    )
+    credited = sum((money(c["amount"]) for c in credits), money(0))
+    if credits and credited >= money(invoice["amount"]):
+        return str(credits[-1]["id"])
+    return None
+
+
+def credit_refused(
+    context: FlowContext,
+    invoice: dict[str, Any],
+    refusal: ConnectorError,
+    attributes: Mapping[str, Any],
+) -> None:
+    """Compensate an invoice the ERP refused for good: a credit note for all of it in
+    billing, and the `credited` stage stored with the refused attempt. A billing error
+    worth retrying propagates (the retry meets the same refusal and credits again, under
+    the same idempotency key); any other is added to the refusal, which dead-letters."""
+    invoice_id = str(invoice["id"])
+    try:
+        context.api(System.BILLING).create(
+            "credit_notes",
+            {
+                "invoice_id": invoice_id,
+                "amount": str(money(invoice["amount"])),
+                "reason": f"the ERP refused the AR posting: {refusal}"[:500],
+            },
+            key=f"credit-refused:{invoice_id}",
+            attributes=attributes,
+        )
+    except RetryableError:
+        raise
+    except ConnectorError as exc:
+        refusal.args = (f"{refusal}; crediting the invoice in billing failed too: {exc}",)
+        return
+    context.failed_at(refusal, "credit refused invoice", "credited", System.BILLING, attributes)
 
 
 def handlers(context: FlowContext) -> dict[tuple[str, str], Any]:

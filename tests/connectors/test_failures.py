@@ -8,6 +8,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -196,3 +197,74 @@ def test_invoices_the_erp_refuses_are_posting_failures_in_the_exception_rate(
     ]
     # the rate's numerator lists the invoices with an exception: the ERP's refusals too
     assert refused <= set(rate.meta["exception_invoices"])
+
+
+def test_invoices_the_erp_refuses_are_credited_in_billing_and_leave_open_ar(
+    story: Story,
+) -> None:
+    billing = story.firm.world.services["billing"].store
+    amounts = {i["id"]: Decimal(i["amount"]) for i in billing.all("invoices")}
+    engine = story.firm.engine
+    with engine.connect() as conn:
+        failed = set(
+            conn.execute(
+                sa.select(LifecycleEvent.object_id).where(LifecycleEvent.stage == "posting_failed")
+            ).scalars()
+        )
+        credited = conn.execute(
+            sa.select(LifecycleEvent.object_id, LifecycleEvent.source_system).where(
+                LifecycleEvent.stage == "credited"
+            )
+        ).all()
+        stages = dict(
+            conn.execute(sa.select(Invoice.id, Invoice.stage).where(Invoice.id.in_(failed))).all()
+        )
+    assert failed, "the ERP refused no invoice"
+    notes = billing.all("credit_notes")
+    # one credit note per refused invoice, for all of it, saying why; nothing else credited
+    assert Counter(n["invoice_id"] for n in notes) == Counter(failed)
+    assert all(Decimal(n["amount"]) == amounts[n["invoice_id"]] for n in notes)
+    assert all("ERP refused" in n["reason"] and "999999" in n["reason"] for n in notes)
+    assert {(i, "billing") for i in failed} == set(credited)
+    assert set(stages.values()) == {"credited"}
+
+    now = story.firm.world.clock.now()
+    with engine.connect() as conn:
+        frames = load_store_frames(conn)
+    [open_ar] = [
+        v
+        for v in compute_kpis(frames, None, Settings(), now)
+        if v.kpi == "open_ar" and v.dimension == "all"
+    ]
+    assert open_ar.member_count > 0
+    assert not failed & set(open_ar.members)  # a credited invoice is owed by nobody
+
+
+def test_replaying_a_refused_invoice_after_its_credit_posts_and_credits_nothing(
+    story: Story,
+) -> None:
+    engine = story.firm.engine
+    with engine.connect() as conn:
+        letters = (
+            conn.execute(
+                sa.select(DeadLetter.id).where(
+                    DeadLetter.error_class == "client_error",
+                    DeadLetter.state == DeadLetterState.OPEN,
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert letters
+    billing = story.firm.world.services["billing"].store
+    notes = billing.all("credit_notes")
+    now = story.firm.world.clock.now()
+    requests = request_replay(engine, letters, "finance@firm", "replay after the credit", now)
+    story.firm.run(1)
+    statuses = replay_statuses(engine, [r.replay_id for r in requests])
+    # the invoice was credited for good: the replay finds it done, it does not try the ERP
+    # again (which would refuse it again) nor credit it a second time
+    assert [s.outcome for s in statuses] == [ReplayOutcome.ALREADY_DONE] * len(letters)
+    assert billing.all("credit_notes") == notes
+    posted = {p["externalId"] for p in story.firm.world.services["erp"].store.all("ar_postings")}
+    assert not posted & {n["invoice_id"] for n in notes}
