@@ -492,7 +492,8 @@ def duckdb_kpis(
             f"JOIN (SELECT deal_id, sum({rc('value')}) v FROM contracts GROUP BY deal_id) c "
             f"ON c.deal_id = d.id LEFT JOIN (SELECT deal_id, sum({rc('amount')}) v "
             f"FROM invoices WHERE issued_at <= {now} AND stage <> 'credited' "
-            f"GROUP BY deal_id) i ON i.deal_id = d.id {group}",
+            f"GROUP BY deal_id) i ON i.deal_id = d.id "
+            f"WHERE coalesce(d.stage, '') <> 'cancelled' {group}",
             "funnel_value_first_cash": f"SELECT {key}, sum({rc('amount')}) FROM deals "
             f"WHERE stage = 'first_cash' {group}",
         }

@@ -34,7 +34,8 @@ def compute_activation(tables: FactTables, ctx: KpiContext) -> list[KpiValue]:
 
     won = at_or_before(won_at, ctx.now)
     not_yet = ~at_or_before(activated_at, ctx.now)
-    pending = deals.where(won & not_yet)
+    # a deal whose contract was cancelled waits for nothing
+    pending = deals.where(won & not_yet & ~deals["cancelled"].astype(bool))
     slices = Slices(pending, ctx.dimensions)
     amount = slices.entries(pending["amount_rc"]).astype("float64")
     bucket = age_buckets((ctx.now - slices.entries(pending["closed_won_at"])) / DAY)

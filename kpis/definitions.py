@@ -66,14 +66,15 @@ def _all() -> dict[str, KpiDefinition]:
         _d(
             "activation_pending_count",
             "deals",
-            "deals past closed_won (at or before now) with no project_activated yet",
+            "deals past closed_won (at or before now) with no project_activated yet, not cancelled",
             "now",
             "deal",
         ),
         _d(
             "activation_pending_value",
             MONEY,
-            "sum of deal value of deals past closed_won with no project_activated yet",
+            "sum of deal value of deals past closed_won with no project_activated yet, "
+            "not cancelled",
             "now",
             "deal",
         ),
@@ -187,7 +188,8 @@ def _all() -> dict[str, KpiDefinition]:
         _d(
             "backlog",
             MONEY,
-            "per deal max(contracted value - value invoiced (not credited), 0), summed",
+            "per deal not cancelled max(contracted value - value invoiced (not credited), 0), "
+            "summed",
             "now",
             "deal",
         ),

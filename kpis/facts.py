@@ -128,7 +128,7 @@ class _Coder:
 class Facts:
     deals: Columns
     """id, deal_key, slice codes, stage_code, staged, closed_won_at, amount_rc,
-    activated_at, first_cash_at, contracted_rc, has_contract"""
+    activated_at, first_cash_at, contracted_rc, has_contract, cancelled"""
     invoices: Columns
     """id, deal_key, slice codes, legal_entity (text, for the posting SLA rules),
     credited, has_exception, issued_at, posted_at, paid_at, amount_rc, unpaid_rc,
@@ -224,6 +224,7 @@ def _deal_facts(
             contract_deal[found], weights=np.nan_to_num(value_rc[found]), minlength=size
         ),
         "has_contract": has_contract,
+        "cancelled": stage == "cancelled",
         "staged": staged,
         "stage_code": coder.vocabulary.encode("stage", stage),
     }

@@ -64,7 +64,7 @@ def settled_deals(tables: FactTables, now: float, horizon: float) -> npt.NDArray
 
     deals, invoices, items = tables.deals, tables.invoices, tables.items
     won, activated = times(deals, "closed_won_at"), times(deals, "activated_at")
-    pending = ~np.isnan(won) & np.isnan(activated)
+    pending = ~np.isnan(won) & np.isnan(activated) & ~deals.columns["cancelled"].astype(bool)
     deal_ok = _done(activated, before) & _done(times(deals, "first_cash_at"), before) & ~pending
     invoice_ok = _done(times(invoices, "issued_at"), before) & _done(
         times(invoices, "paid_at"), before

@@ -71,7 +71,12 @@ def pipeline_parts(
         tables, np.where(billed & in_window(issued, now, 90 * DAY), amount_rc, 0.0), invoices
     )
     contracted = tables.deals.columns["contracted_rc"].astype("float64")
-    backlog = np.clip(contracted - invoiced, 0.0, None)
+    # a cancelled contract will not be invoiced further: none of it is backlog
+    backlog = np.where(
+        tables.deals.columns["cancelled"].astype(bool),
+        0.0,
+        np.clip(contracted - invoiced, 0.0, None),
+    )
     contracted_rows = deals.where(deals["has_contract"].astype(bool))
     slices = Slices(contracted_rows, dimensions)
     left = backlog[slices.positions]

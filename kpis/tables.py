@@ -44,6 +44,7 @@ DEAL_COLUMNS = (
     "amount_rc",
     "contracted_rc",
     "has_contract",
+    "cancelled",
 )
 INVOICE_COLUMNS = (
     "id",

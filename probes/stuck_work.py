@@ -14,11 +14,11 @@ from sqlalchemy import Connection, func, select
 from probes.sla_clock import deadline, matching_rule
 from store.objects import Contract, Deal, Invoice
 from store.outbox import DeadLetter, SyncMessage
-from store.states import DeadLetterState, DealStage, MessageState
+from store.states import DEAL_PATH, DeadLetterState, MessageState
 from store.telemetry import LifecycleEvent
 from throughline.config import Settings, StageSla
 
-DEAL_ORDER: tuple[str, ...] = tuple(s.value for s in DealStage)
+DEAL_ORDER = DEAL_PATH  # a cancelled deal waits for nothing
 INVOICE_ORDER: tuple[str, ...] = ("billable_approved", "validated", "invoiced", "posted", "paid")
 # An invoice whose posting failed still waits to be posted; its clock runs from issue.
 INVOICE_WAITING_AS = {"posting_failed": "invoiced", "rejected": "validated"}

@@ -150,8 +150,13 @@ def contract_terms(deal: DealPlan, account_terms_days: int) -> dict[str, Any]:
     }
 
 
+CANCELLED_AFTER = dt.timedelta(days=14)
+"""How far into its project a contract is cancelled (the `contract_cancellation` fault)."""
+
+
 def legal_act(cast: Cast, day: dt.date) -> None:
-    """Execute requested contracts when their deal's paperwork is done; sign amendments."""
+    """Execute requested contracts when their deal's paperwork is done; sign amendments;
+    record the cancellations customers ask for."""
     clm = cast.services["clm"]
     for agreement in clm.all("agreements", status="requested"):
         deal = cast.deal_of_opportunity(agreement["source_ref"]["opportunity_id"])
@@ -192,6 +197,30 @@ def legal_act(cast: Cast, day: dt.date) -> None:
             str(agreement["id"]),
             {"terms": terms, "version": int(agreement["version"]) + 1},
         )
+    _cancel_contracts(cast, day)
+
+
+def _cancel_contracts(cast: Cast, day: dt.date) -> None:
+    """Each executed contract is at risk once, on the day its project is two weeks in."""
+    clm = cast.services["clm"]
+    faults = clm.faults
+    if not faults.config.contract_cancellation_rate:
+        return
+    for agreement in clm.all("agreements", status="executed"):
+        deal = cast.deal_of_opportunity(agreement["source_ref"]["opportunity_id"])
+        if deal is None or day != deal.project_start + CANCELLED_AFTER:
+            continue
+        if faults.roll(faults.config.contract_cancellation_rate):
+            faults.record(
+                "contract_cancellation",
+                agreement_id=str(agreement["id"]),
+                deal_id=agreement["source_ref"]["opportunity_id"],
+            )
+            clm.update(
+                "agreements",
+                str(agreement["id"]),
+                {"status": "cancelled", "cancelled_at": day.isoformat()},
+            )
 
 
 # --- PSA: resource managers, consultants, managers ------------------------------------------

@@ -56,6 +56,13 @@ class FaultConfig(BaseModel):
         description="billing: an invoice billed to a customer number the ERP does not know "
         "(an account merged away), so the ERP refuses to post it",
     )
+    contract_cancellation_rate: Rate = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="clm: an executed contract the customer cancels two weeks into its "
+        "project (rolled once per contract)",
+    )
 
 
 _DEFAULT = FaultConfig(
@@ -81,6 +88,8 @@ _CHAOS = FaultConfig(
     webhook_late_rate=0.1,
     wrong_rate_rate=0.05,
     missing_po_rate=0.05,
+    unknown_customer_rate=0.02,
+    contract_cancellation_rate=0.03,
 )
 _PROFILES: dict[ProfileName, FaultConfig] = {
     "none": FaultConfig(rate_limit_per_second=1000.0, rate_limit_burst=2000),

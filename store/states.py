@@ -26,7 +26,8 @@ class ObjectType(enum.StrEnum):
 
 
 class DealStage(enum.StrEnum):
-    """Canonical deal lifecycle, in order (DESIGN.md 1)."""
+    """Canonical deal lifecycle, in order (DESIGN.md 1), then `cancelled`: the contract was
+    cancelled (and flow 2 closed what it had provisioned); a deal never leaves it."""
 
     CLOSED_WON = "closed_won"
     CONTRACT_EXECUTED = "contract_executed"
@@ -36,6 +37,11 @@ class DealStage(enum.StrEnum):
     FIRST_INVOICED = "first_invoiced"
     FIRST_POSTED = "first_posted"
     FIRST_CASH = "first_cash"
+    CANCELLED = "cancelled"
+
+
+DEAL_PATH: tuple[str, ...] = tuple(s.value for s in DealStage if s is not DealStage.CANCELLED)
+"""The deal stages a deal goes through in order: `cancelled` is where it leaves that path."""
 
 
 class InvoiceStage(enum.StrEnum):

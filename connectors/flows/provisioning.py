@@ -1,5 +1,8 @@
 """Flow 2: an executed contract in CLM provisions the customer in ERP, then the project
-with its milestones in PSA and the billing schedule from the contract terms in billing."""
+with its milestones in PSA and the billing schedule from the contract terms in billing.
+A contract cancelled after that is compensated: the PSA project is closed and the billing
+schedule cancelled (so no more time is booked or billed to it), and the deal reaches its
+`cancelled` stage."""
 
 from __future__ import annotations
 
@@ -62,6 +65,31 @@ def plan_executed_agreement(context: FlowContext, agreement: dict[str, Any]) -> 
     )
 
 
+def plan_cancelled_agreement(context: FlowContext, agreement: dict[str, Any]) -> Iterator[Planned]:
+    agreement_id = str(agreement["id"])
+    deal = str(agreement["source_ref"]["opportunity_id"])
+    cancelled = parse_time(
+        agreement.get("cancelled_at") or agreement.get("modified_at"), context.clock()
+    )
+    yield Planned(
+        Step(
+            FLOW,
+            "cancel",
+            System.PSA,
+            f"{FLOW}.cancel:{agreement_id}",
+            {"agreement": agreement},
+            deal,
+        ),
+        (
+            Observation(
+                "cancelled",
+                cancelled,
+                {"q2c.deal.id": deal, "q2c.contract.id": agreement_id, "q2c.system": "clm"},
+            ),
+        ),
+    )
+
+
 def streams(context: FlowContext) -> list[Stream]:
     return [
         Stream(
@@ -70,7 +98,14 @@ def streams(context: FlowContext) -> list[Stream]:
             "agreements",
             {"status": "executed"},
             lambda record: plan_executed_agreement(context, record),
-        )
+        ),
+        Stream(
+            "clm.cancelled_agreements",
+            System.CLM,
+            "agreements",
+            {"status": "cancelled"},
+            lambda record: plan_cancelled_agreement(context, record),
+        ),
     ]
 
 
@@ -220,9 +255,43 @@ def provision_schedule(context: FlowContext, message: ClaimedMessage) -> StepRes
     )
 
 
+def cancel_provisioning(context: FlowContext, message: ClaimedMessage) -> StepResult:
+    """Close the contract's PSA project and cancel its billing schedule, whichever exist
+    and are still open. A contract cancelled before it was provisioned has neither, and a
+    provisioning step that was already due still runs (a known gap, see docs/lifecycle.md)."""
+    agreement_id = str(message.payload["agreement"]["id"])
+    psa, billing = context.api(System.PSA), context.api(System.BILLING)
+    attributes = {"q2c.deal.id": message.deal_id or "", "q2c.contract.id": agreement_id}
+    done: dict[str, Any] = {"workspace_id": None, "schedule_id": None}
+    workspace = psa.first("workspaces", {"external_reference": agreement_id}, attributes)
+    if workspace is not None:
+        done["workspace_id"] = workspace["id"]
+        if workspace.get("status") != "closed":
+            psa.update(
+                "workspaces",
+                str(workspace["id"]),
+                {"status": "closed"},
+                key=f"psa-close:{agreement_id}",
+                attributes=attributes,
+            )
+    schedule = billing.first("billing_schedules", {"contract_number": agreement_id}, attributes)
+    if schedule is not None:
+        done["schedule_id"] = schedule["id"]
+        if schedule.get("status") != "cancelled":
+            billing.update(
+                "billing_schedules",
+                str(schedule["id"]),
+                {"status": "cancelled"},
+                key=f"billing-cancel:{agreement_id}",
+                attributes=attributes,
+            )
+    return StepResult(done, attributes=attributes)
+
+
 def handlers(context: FlowContext) -> dict[tuple[str, str], Any]:
     return {
         (FLOW, "customer"): lambda m: provision_customer(context, m),
         (FLOW, "project"): lambda m: provision_project(context, m),
         (FLOW, "schedule"): lambda m: provision_schedule(context, m),
+        (FLOW, "cancel"): lambda m: cancel_provisioning(context, m),
     }

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from dashboard.data.frames import raw_frame, utc_times
 from dashboard.data.kpi_readings import KpiBoard, SliceFilter
 from store.objects import Contract, Deal, Invoice, Project
-from store.states import DealStage
+from store.states import DEAL_PATH
 
 FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
     ("bookings", "closed_won"),
@@ -23,7 +23,7 @@ FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
     ("posted", "first_posted"),
     ("collected", "first_cash"),
 )
-_ORDER = [s.value for s in DealStage]
+_ORDER = list(DEAL_PATH)  # a cancelled deal has left the funnel's path
 
 
 def funnel_table(board: KpiBoard) -> pd.DataFrame:

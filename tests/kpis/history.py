@@ -29,6 +29,7 @@ def _s(when: dt.datetime) -> str:
 
 def history_log(deals: int = 250, seed: int = 7) -> EventLog:
     rng = random.Random(seed)
+    cancellations = random.Random(f"cancellations:{seed}")  # leaves `rng`'s draws as they were
     log = EventLog()
 
     def later(start: dt.datetime, max_days: float) -> dt.datetime:
@@ -124,6 +125,8 @@ def history_log(deals: int = 250, seed: int = 7) -> EventLog:
                     approved=_s(approved),
                     stage="rejected" if rng.random() < 0.08 else "billable_approved",
                 )
+        # a contract cancelled after it was executed: the deal's stage for good
+        stage = "cancelled" if reached >= 2 and cancellations.random() < 0.06 else STAGES[reached]
         log.deal(
             deal,
             entity=entity,
@@ -131,7 +134,7 @@ def history_log(deals: int = 250, seed: int = 7) -> EventLog:
             practice=rng.choice(["data", "cloud", "apps"]),
             currency=currency,
             amount=amount,
-            stage=STAGES[reached],
+            stage=stage,
             closed_won=_s(won),
         )
         log.event("deal", deal, deal, "closed_won", _s(won), amount, currency)

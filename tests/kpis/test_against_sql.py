@@ -162,11 +162,29 @@ def test_funnel_and_backlog(store: tuple[Engine, dict[Any, KpiValue]]) -> None:
         "GROUP BY deal_id) c ON c.deal_id = d.id "
         f"LEFT JOIN (SELECT deal_id, SUM({rc('amount', 'currency')}) AS v FROM invoices "
         "WHERE issued_at <= :now AND stage <> 'credited' GROUP BY deal_id) i "
-        "ON i.deal_id = d.id GROUP BY d.legal_entity",
+        "ON i.deal_id = d.id WHERE d.stage <> 'cancelled' GROUP BY d.legal_entity",
         now=NOW,
     )
     for entity, backlog in rows:
         assert money_equal(kpi[("backlog", "now", "legal_entity", entity)].value, float(backlog))
+
+
+def test_funnel_has_cancelled_deals_and_nothing_waits_on_them(
+    store: tuple[Engine, dict[Any, KpiValue]],
+) -> None:
+    engine, kpi = store
+    [(cancelled,)] = sql(engine, "SELECT COUNT(*) FROM deals WHERE stage = 'cancelled'")
+    assert cancelled > 0, "the history has no cancelled deal"
+    assert kpi[("funnel_count_cancelled", "now", "all", "all")].value == cancelled
+    [(pending, value)] = sql(
+        engine,
+        f"SELECT COUNT(*), SUM({rc('amount', 'currency')}) FROM deals d "
+        "WHERE closed_won_at <= :now AND stage <> 'cancelled' AND NOT EXISTS "
+        "(SELECT 1 FROM projects p WHERE p.deal_id = d.id AND p.activated_at <= :now)",
+        now=NOW,
+    )
+    assert kpi[("activation_pending_count", "now", "all", "all")].value == pending
+    assert money_equal(kpi[("activation_pending_value", "now", "all", "all")].value, float(value))
 
 
 @pytest.mark.parametrize("window", ["30d", "90d"])
