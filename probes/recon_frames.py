@@ -324,6 +324,18 @@ def invoices(records: list[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, line_frame
 
 
+def credit_notes(records: list[Record]) -> pd.DataFrame:
+    """Billing's credit notes (a void one credits nothing)."""
+    live = [r for r in records if r.get("status") not in ("void", "cancelled")]
+    return _frame(
+        {
+            "credit_note_id": _strs(r["id"] for r in live),
+            "invoice_id": _strs(r.get("invoice_id") for r in live),
+            "amount": cents(r.get("amount") for r in live),
+        }
+    )
+
+
 # --- ERP --------------------------------------------------------------------------------------
 
 

@@ -33,18 +33,22 @@ def invoices_vs_postings(
     now: pd.Timestamp,
     grace: Grace,
     refused: Collection[str] = (),
+    credits: pd.DataFrame | None = None,
 ) -> Result:
     """Every released invoice posted exactly once, with its amount and currency. The
     postings are matched to their invoice by position (one factorization of the ids), so
-    only the mismatching rows are ever gathered into frames."""
+    only the mismatching rows are ever gathered into frames. An invoice billing credited in
+    full (`credits`: the credit notes; flow 4 credits one the ERP refused for good) is not
+    owed a posting: counted as `credited_in_full` when it has none."""
     result = Result()
     released = ~invoices.status.isin(["draft", "cancelled", "void"]).to_numpy()
     at = positions(postings.invoice_id, invoices.invoice_id)  # invoice row of each posting
     matched = at >= 0
     times_posted = np.bincount(at[matched], minlength=len(invoices))
     held = member(invoices.invoice_id, refused).to_numpy()
+    credited = _credited_in_full(invoices, credits)
     past = past_grace(invoices.issued_at, grace.posting, now).to_numpy()
-    never = invoices[released & (times_posted == 0) & ~held & past]
+    never = invoices[released & (times_posted == 0) & ~held & ~credited & past]
     result.findings += findings(
         never,
         "never_posted",
@@ -134,9 +138,27 @@ def invoices_vs_postings(
         "invoices": int(released.sum()),
         "postings": len(postings),
         "refused_by_validation": int((released & held).sum()),
-        "within_posting_sla": int((released & (times_posted == 0) & ~past).sum()),
+        "credited_in_full": int((released & (times_posted == 0) & credited & ~held).sum()),
+        "within_posting_sla": int(
+            (released & (times_posted == 0) & ~held & ~credited & ~past).sum()
+        ),
     }
     return result
+
+
+def _credited_in_full(invoices: pd.DataFrame, credits: pd.DataFrame | None) -> np.ndarray:
+    """Per invoice row: whether its credit notes add up to its whole amount."""
+    if credits is None or credits.empty:
+        return np.zeros(len(invoices), dtype=bool)
+    at = positions(credits.invoice_id, invoices.invoice_id)
+    on = at >= 0
+    total = np.bincount(
+        at[on], weights=np.nan_to_num(floats(credits.amount))[on], minlength=len(invoices)
+    )
+    amount = floats(invoices.amount)
+    with np.errstate(invalid="ignore"):
+        full: np.ndarray = (total > 0) & (total >= amount)
+    return full
 
 
 # --- payments in ERP vs cash collected ---------------------------------------------------------

@@ -13,8 +13,10 @@ contract 24 h to its customer and project and 48 h to its schedule, an amendment
 an approved billable 24 h to its charge and the billing cycle + 3 days to its invoice, an
 invoice 1 h to its posting, a payment 24 h to the store), and a record the contract
 validation refused on purpose (a validation dead letter finance already has; counted in
-the outcome's detail as `refused_by_validation`). A record that is wrong rather than late
-(a second posting, another amount or rate) is drift at once."""
+the outcome's detail as `refused_by_validation`), and an invoice billing credited in full
+without a posting (flow 4 credits one the ERP refused for good; counted as
+`credited_in_full`). A record that is wrong rather than late (a second posting, another
+amount or rate) is drift at once."""
 
 from __future__ import annotations
 
@@ -148,6 +150,7 @@ def invoices_vs_postings(ctx: ProbeContext, read: frames.Loader, grace: Grace) -
         now=frames.to_timestamp(ctx.now()),
         grace=grace,
         refused=frames.refused_by_validation(ctx.engine, "invoice_to_ar"),
+        credits=frames.credit_notes(read(System.BILLING, "credit_notes")),
     )
 
 

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from connectors.replay import replay_statuses, request_replay
 from kpis.compute import compute_kpis
 from kpis.frames import load_store_frames
+from probes.base import ProbeContext
+from probes.reconciliation import reconciliation_probes
 from sandbox.actors import UNKNOWN_CUSTOMER as UNKNOWN
 from store import migrate
 from store.engine import make_engine
@@ -238,6 +240,13 @@ def test_invoices_the_erp_refuses_are_credited_in_billing_and_leave_open_ar(
     ]
     assert open_ar.member_count > 0
     assert not failed & set(open_ar.members)  # a credited invoice is owed by nobody
+
+    # nor is it owed an AR posting: the reconciliation counts it, it does not report it
+    ctx = ProbeContext(engine, story.firm.connectors.context.apis, story.firm.world.clock.now)
+    [ledger] = [p for p in reconciliation_probes() if p.name == "reconcile.invoices_vs_postings"]
+    outcome = ledger.run(ctx)
+    assert not failed & {f.object_id for f in outcome.findings if f.kind == "never_posted"}
+    assert outcome.detail["credited_in_full"] == len(failed)
 
 
 def test_replaying_a_refused_invoice_after_its_credit_posts_and_credits_nothing(

@@ -342,6 +342,16 @@ def test_invoices_against_postings_kind_by_kind() -> None:
             },
             _invoice(8, "800.00", currency="GBP"),  # posted in USD
             {**_invoice(9, "900.00"), "created_at": None},  # no time: not in flight, missing
+            _invoice(10, "1000.00"),  # credited in full in two notes: owed no posting
+            _invoice(11, "1100.00"),  # credited in part: still owed one
+        ]
+    )
+    credits = frames.credit_notes(
+        [
+            {"id": "CN1", "invoice_id": "INV00000010", "amount": "600.00", "status": "issued"},
+            {"id": "CN2", "invoice_id": "INV00000010", "amount": "400.00", "status": "issued"},
+            {"id": "CN3", "invoice_id": "INV00000011", "amount": "1000.00", "status": "issued"},
+            {"id": "CN4", "invoice_id": "INV00000011", "amount": "100.00", "status": "void"},
         ]
     )
     postings = frames.postings(
@@ -372,21 +382,24 @@ def test_invoices_against_postings_kind_by_kind() -> None:
         now=frames.to_timestamp(NOW),
         grace=Grace(),
         refused={"INV00000004"},
+        credits=credits,
     )
     assert {(f.kind, f.object_id) for f in result.findings} == {
         ("posted_twice", "INV00000002"),
         ("never_posted", "INV00000003"),
         ("never_posted", "INV00000009"),
+        ("never_posted", "INV00000011"),
         ("amount_mismatch", "INV00000006"),
         ("currency_mismatch", "INV00000008"),
         ("orphan_posting", "50009"),
     }
     assert result.counts["refused_by_validation"] == 1
+    assert result.counts["credited_in_full"] == 1
     assert result.counts["within_posting_sla"] == 1
     off = next(f for f in result.findings if f.kind == "amount_mismatch")
     assert (off.detail["billing_amount"], off.detail["erp_amount"]) == ("600.00", "600.01")
     us = {(r["legal_entity"], r["currency"]): r for r in result.summary}
-    assert us[("US01", "USD")]["billing_count"] == 8
+    assert us[("US01", "USD")]["billing_count"] == 10
     assert us[("US01", "USD")]["erp_count"] == 7  # the doubled and the orphan posting too
 
 
