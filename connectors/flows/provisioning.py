@@ -2,7 +2,8 @@
 with its milestones in PSA and the billing schedule from the contract terms in billing.
 A contract cancelled after that is compensated: the PSA project is closed and the billing
 schedule cancelled (so no more time is booked or billed to it), and the deal reaches its
-`cancelled` stage."""
+`cancelled` stage; a project or schedule step that runs after the cancellation (late, or
+replayed) creates nothing."""
 
 from __future__ import annotations
 
@@ -109,6 +110,22 @@ def streams(context: FlowContext) -> list[Stream]:
     ]
 
 
+def cancelled_since(
+    context: FlowContext, agreement_id: str, attributes: dict[str, Any]
+) -> StepResult | None:
+    """The result of a project or schedule step whose contract CLM has cancelled since
+    (a step that ran late: retried past an outage, or replayed after the cancellation was
+    compensated): nothing to create; None while the contract stands."""
+    current = context.api(System.CLM).get("agreements", agreement_id, attributes)
+    if current.get("status") != "cancelled":
+        return None
+    return StepResult(
+        {"cancelled_at": current.get("cancelled_at"), "created": None},
+        already_done=True,
+        attributes=attributes,
+    )
+
+
 def provision_customer(context: FlowContext, message: ClaimedMessage) -> StepResult:
     agreement = message.payload["agreement"]
     terms = agreement["terms"]
@@ -164,6 +181,8 @@ def provision_project(context: FlowContext, message: ClaimedMessage) -> StepResu
     workspace = psa.first("workspaces", {"external_reference": agreement_id}, attributes)
     already = workspace is not None
     if workspace is None:
+        if (cancelled := cancelled_since(context, agreement_id, attributes)) is not None:
+            return cancelled
         workspace = psa.create(
             "workspaces",
             {
@@ -220,6 +239,8 @@ def provision_schedule(context: FlowContext, message: ClaimedMessage) -> StepRes
     schedule = billing.first("billing_schedules", {"contract_number": agreement_id}, attributes)
     already = schedule is not None
     if schedule is None:
+        if (cancelled := cancelled_since(context, agreement_id, attributes)) is not None:
+            return cancelled
         if not message.payload.get("customer_id"):
             raise MissingPrerequisite(f"no ERP customer for contract {agreement_id} yet")
         schedule = billing.create(
@@ -258,7 +279,7 @@ def provision_schedule(context: FlowContext, message: ClaimedMessage) -> StepRes
 def cancel_provisioning(context: FlowContext, message: ClaimedMessage) -> StepResult:
     """Close the contract's PSA project and cancel its billing schedule, whichever exist
     and are still open. A contract cancelled before it was provisioned has neither, and a
-    provisioning step that was already due still runs (a known gap, see docs/lifecycle.md)."""
+    project or schedule step that runs after this one creates nothing (`cancelled_since`)."""
     agreement_id = str(message.payload["agreement"]["id"])
     psa, billing = context.api(System.PSA), context.api(System.BILLING)
     attributes = {"q2c.deal.id": message.deal_id or "", "q2c.contract.id": agreement_id}

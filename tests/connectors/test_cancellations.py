@@ -10,11 +10,14 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from connectors.flows import provisioning
+from connectors.outbox import ClaimedMessage
 from kpis.compute import compute_kpis
 from kpis.frames import load_store_frames
 from store import migrate
 from store.engine import make_engine
 from store.objects import Deal
+from store.states import System
 from store.telemetry import LifecycleEvent
 from tests.connectors.firm import Firm, start_firm
 from tests.sandbox.http import admin_put_faults
@@ -109,3 +112,63 @@ def test_the_deal_reaches_cancelled_and_leaves_backlog_and_activation_queue(
     assert values["backlog"].member_count > 0
     assert not set(values["backlog"].members) & set(cancelled)
     assert not set(values["activation_pending_count"].members) & set(cancelled)
+
+
+def test_a_project_or_schedule_step_run_after_the_cancellation_creates_nothing(
+    firm: Firm,
+) -> None:
+    """The race DESIGN's compensation leaves: a contract cancelled while its provisioning
+    steps were still due (retrying past a PSA outage, or dead-lettered and replayed after
+    the cancel step found nothing to close). The step asks CLM first and creates nothing."""
+    clm = firm.world.services["clm"]
+    executed = next(a for a in records(firm, "clm", "agreements") if a["status"] == "executed")
+    late = {**executed, "id": f"{executed['id']}-late"}  # provisioned never, cancelled since
+    now = firm.world.clock.now()
+    clm.store.insert(
+        "agreements",
+        late["id"],
+        {**late, "status": "cancelled", "cancelled_at": now.date().isoformat()},
+        now,
+    )
+    customer = records(firm, "erp", "customers")[0]["id"]
+    handlers = provisioning.handlers(firm.connectors.context)
+    results = [
+        handlers[(provisioning.FLOW, step)](
+            ClaimedMessage(
+                0,
+                provisioning.FLOW,
+                step,
+                system,
+                f"{provisioning.FLOW}.{step}:{late['id']}",
+                {"agreement": late, "customer_id": customer},
+                late["source_ref"]["opportunity_id"],
+                attempt=2,
+            )
+        )
+        for step, system in (("project", System.PSA), ("schedule", System.BILLING))
+    ]
+    assert [(r.stage, r.already_done) for r in results] == [(None, True)] * 2
+    assert all(r.result["cancelled_at"] == now.date().isoformat() for r in results)
+    workspaces = {w["external_reference"] for w in records(firm, "psa", "workspaces")}
+    schedules = {s["contract_number"] for s in records(firm, "billing", "billing_schedules")}
+    assert late["id"] not in workspaces and late["id"] not in schedules
+    assert executed["id"] in workspaces and executed["id"] in schedules
+
+    # the same steps for a contract that stands do create: the check is not a blanket no
+    standing = {**executed, "id": f"{executed['id']}-standing"}
+    clm.store.insert("agreements", standing["id"], standing, now)
+    created = handlers[(provisioning.FLOW, "project")](
+        ClaimedMessage(
+            0,
+            provisioning.FLOW,
+            "project",
+            System.PSA,
+            f"{provisioning.FLOW}.project:{standing['id']}",
+            {"agreement": standing, "customer_id": customer},
+            standing["source_ref"]["opportunity_id"],
+            attempt=1,
+        )
+    )
+    assert created.stage == "project_activated" and not created.already_done
+    workspaces = {w["external_reference"] for w in records(firm, "psa", "workspaces")}
+    assert standing["id"] in workspaces
