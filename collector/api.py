@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector.approvals_api import build_approvals_router
 from collector.auth import TokenVerifier, is_loopback
 from collector.dead_letters_api import build_dead_letters_router
 from collector.deals_api import build_deals_router, read_guard
@@ -90,6 +91,11 @@ def create_app(
     app.include_router(build_deals_router(engine, verifier, policy.token_required))
     app.include_router(
         build_dead_letters_router(
+            engine, verifier, policy.token_required, read_guard(verifier, policy.token_required)
+        )
+    )
+    app.include_router(
+        build_approvals_router(
             engine, verifier, policy.token_required, read_guard(verifier, policy.token_required)
         )
     )

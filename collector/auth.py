@@ -14,7 +14,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from store.access import ApiToken
 
-SCOPES = frozenset({"ingest", "read", "replay", "admin"})
+SCOPES = frozenset({"ingest", "read", "replay", "approve", "admin"})
 
 
 def digest(token: str) -> str:

@@ -93,3 +93,14 @@ class MissingPrerequisite(RetryableError):
     """An upstream record this step needs does not exist yet (a flow ran out of order)."""
 
     error_class = "missing_prerequisite"
+
+
+class AwaitingApproval(ConnectorError):
+    """The step stopped at an approval checkpoint (connectors.approvals): its message waits,
+    held, until a person approves or rejects; not a failure, nothing was sent."""
+
+    error_class = "awaiting_approval"
+
+    def __init__(self, message: str, *, approval_id: int) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id

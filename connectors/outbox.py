@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opentelemetry.trace import Span
@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.tracing import SpanSink
-from store.outbox import DeadLetter, Replay, SyncAttempt, SyncMessage
+from store.outbox import Approval, DeadLetter, Replay, SyncAttempt, SyncMessage
 from store.states import (
+    ApprovalState,
     AttemptOutcome,
     DeadLetterState,
     MessageState,
@@ -88,6 +89,18 @@ class Outcome:
     """the ended span of the run (stored with the outcome through a span sink)"""
     observed: Sequence[Span] = field(default=(), compare=False, repr=False)
     """observation spans of the exception stage a failed run reached (stored with it)"""
+    approval_id: int | None = None
+    """the approval a held run waits for (connectors.approvals)"""
+
+
+APPROVAL_REJECTED = "approval_rejected"
+"""error class of the dead letter a rejected approval leaves"""
+
+
+def rejection_text(approval_id: int, actor: str | None, note: str | None) -> str:
+    return f"approval {approval_id} rejected by {actor or 'someone'}" + (
+        f": {note}" if note else ""
+    )
 
 
 def _insert_ignore(conn: Connection) -> Any:
@@ -221,6 +234,11 @@ def record(
         if owner.locked_by != worker or owner.state != MessageState.RUNNING:
             # Our lease ran out and another worker took the message over: its run counts.
             return MessageState(owner.state)
+        if outcome.kind is AttemptOutcome.HELD:
+            state, outcome = _hold(conn, message, outcome, now)
+            if sink is not None and outcome.span is not None:
+                sink(conn, [outcome.span])
+            return state
         conn.execute(
             insert(SyncAttempt).values(
                 message_id=message.id,
@@ -273,6 +291,41 @@ def record(
         if sink is not None and outcome.span is not None:
             sink(conn, [outcome.span, *outcome.observed])
     return state
+
+
+def _hold(
+    conn: Connection, message: ClaimedMessage, outcome: Outcome, now: dt.datetime
+) -> tuple[MessageState, Outcome]:
+    """Hold a message stopped at an approval checkpoint. A hold is not an attempt: none is
+    stored and the count goes back, so the approved run is the same attempt. An approval
+    decided while the step ran settles it at once (due now, or dead when rejected)."""
+    decided = conn.execute(
+        select(Approval.state, Approval.decided_by, Approval.note).where(
+            Approval.id == outcome.approval_id
+        )
+    ).first()
+    values: dict[str, Any] = {
+        "locked_by": None,
+        "locked_until": None,
+        "updated_at": now,
+        "attempts": SyncMessage.attempts - 1,
+        "last_error": outcome.error,
+        "last_error_class": outcome.error_class,
+    }
+    state = MessageState.HELD
+    if decided is not None and decided.state == ApprovalState.APPROVED:
+        state = MessageState.PENDING
+        values |= {"next_attempt_at": now, "last_error": None, "last_error_class": None}
+    elif decided is not None and decided.state == ApprovalState.REJECTED:
+        state = MessageState.DEAD
+        text = rejection_text(outcome.approval_id or 0, decided.decided_by, decided.note)
+        outcome = replace(outcome, error_class=APPROVAL_REJECTED, error=text)
+        values |= {"last_error": text, "last_error_class": APPROVAL_REJECTED}
+    conn.execute(
+        update(SyncMessage).where(SyncMessage.id == message.id).values(state=state, **values)
+    )
+    _settle_dead_letter(conn, message, outcome, state, now)
+    return state, outcome
 
 
 def _settle_dead_letter(

@@ -12,6 +12,7 @@ import httpx
 from opentelemetry.trace import Tracer
 from sqlalchemy import Engine
 
+from connectors.approvals import ApprovalPolicy
 from connectors.capture import Capture
 from connectors.circuit import CircuitBreakers
 from connectors.erp import ApiErp, Erp
@@ -128,7 +129,9 @@ def build_connectors(
         if isinstance(erp_auth, TrytonAuth)
         else ApiErp(apis[System.ERP])
     )
-    context = FlowContext(apis, tracer, clock, erp, store=engine)
+    context = FlowContext(
+        apis, tracer, clock, erp, store=engine, approvals=ApprovalPolicy.of(settings)
+    )
     handlers = {}
     streams = []
     for flow in FLOWS:

@@ -15,7 +15,12 @@ from typing import Any, Protocol
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from connectors.circuit import CircuitBreakers
-from connectors.errors import ConnectorError, MissingPrerequisite, RetryableError
+from connectors.errors import (
+    AwaitingApproval,
+    ConnectorError,
+    MissingPrerequisite,
+    RetryableError,
+)
 from connectors.outbox import BackoffPolicy, ClaimedMessage, Outcome, Step, claim, record
 from connectors.tracing import SpanSink, clocked_span
 from store.states import AttemptOutcome
@@ -132,6 +137,17 @@ class Worker:
                 )
             try:
                 done = handler(message)
+            except AwaitingApproval as exc:  # held for a person: not a failure
+                span.set_attribute("throughline.approval.id", exc.approval_id)
+                return Outcome(
+                    AttemptOutcome.HELD,
+                    elapsed(),
+                    error_class=exc.error_class,
+                    error=str(exc)[:2000],
+                    trace_id=trace_id,
+                    span=span,
+                    approval_id=exc.approval_id,
+                )
             except ConnectorError as exc:
                 span.set_attribute("error.type", exc.error_class)
                 span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))

@@ -79,7 +79,8 @@ def _in_reporting(settings: Settings, amount: Any, currency: str | None) -> floa
 
 
 def _causes(conn: Connection, deal_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """deal -> (system, cause) from its latest open dead letter, else its retrying message."""
+    """deal -> (system, cause) from its latest open dead letter, else its message held for
+    approval, else its retrying message."""
     if not deal_ids:
         return {}
     out: dict[str, tuple[str, str]] = {}
@@ -95,6 +96,17 @@ def _causes(conn: Connection, deal_ids: Sequence[str]) -> dict[str, tuple[str, s
         ):
             if row.deal_id is not None:
                 out[row.deal_id] = (str(row.system), f"retrying: {row.last_error_class or 'error'}")
+        for row in conn.execute(  # held at an approval checkpoint: a person has to decide
+            select(SyncMessage.deal_id, SyncMessage.system, SyncMessage.last_error)
+            .where(SyncMessage.deal_id.in_(chunk))
+            .where(SyncMessage.state == MessageState.HELD)
+            .order_by(SyncMessage.updated_at)
+        ):
+            if row.deal_id is not None:
+                out[row.deal_id] = (
+                    str(row.system),
+                    (row.last_error or "waiting for approval")[:200],
+                )
         for dead in conn.execute(
             select(DeadLetter.deal_id, DeadLetter.system, DeadLetter.error_class, DeadLetter.error)
             .where(DeadLetter.deal_id.in_(chunk))

@@ -1,5 +1,5 @@
-"""The durable outbox: sync messages, their attempts, dead letters, replays and the
-change-capture cursors per system."""
+"""The durable outbox: sync messages, their attempts, dead letters, replays, approval
+checkpoints and the change-capture cursors per system."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.base import Base, BigId, IdPk, Json, Name, Timestamp, TraceId
+from store.base import Base, BigId, IdPk, Json, Money, Name, Timestamp, TraceId
 from store.states import (
+    ApprovalState,
     AttemptOutcome,
     DeadLetterState,
     MessageState,
@@ -119,6 +120,34 @@ class Replay(Base):
     finished_at: Mapped[Timestamp | None]
 
     __table_args__ = (Index(None, "dead_letter_id"), Index(None, "requested_at"))
+
+
+class Approval(Base):
+    """A step held at an approval checkpoint (an invoice above the threshold waits before
+    its AR posting): what it holds and why, and who decided, when and why. `key` names
+    the object (`invoice:<id>`): one checkpoint per object, however often its step runs."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[IdPk]
+    key: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sync_messages.id", ondelete="CASCADE")
+    )
+    flow: Mapped[Name]
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(128))
+    deal_id: Mapped[str | None] = mapped_column(String(128))
+    amount: Mapped[Money]
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[ApprovalState] = mapped_column(enum_column(ApprovalState, 16))
+    requested_at: Mapped[Timestamp]
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[Timestamp | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("key"), Index(None, "state", "requested_at"))
 
 
 class SyncCursor(Base):

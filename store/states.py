@@ -78,18 +78,30 @@ class SpanStatus(enum.StrEnum):
 
 
 class MessageState(enum.StrEnum):
-    """Outbox message: pending -> running -> succeeded, or back to pending, or dead."""
+    """Outbox message: pending -> running -> succeeded, or back to pending, or dead; or
+    held until a person approves it (an approval checkpoint), then pending again."""
 
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     DEAD = "dead"
+    HELD = "held"
+
+
+class ApprovalState(enum.StrEnum):
+    """An approval checkpoint: open until a person approves or rejects what it holds."""
+
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class AttemptOutcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     RETRYABLE = "retryable"
     FATAL = "fatal"
+    HELD = "held"
+    """the step stopped at an approval checkpoint: not an attempt, none is stored"""
 
 
 class DeadLetterState(enum.StrEnum):

@@ -246,6 +246,17 @@ class KpiSettings(Section):
         return windows
 
 
+class ApprovalSettings(Section):
+    """Approval checkpoints: steps that wait for a person on purpose (their SLA clock keeps
+    running). Approve or reject with `throughline approvals` or the REST API."""
+
+    invoice_above: PositiveFloat | None = Field(
+        default=None,
+        description="an invoice worth more than this, in kpis.reporting_currency (converted "
+        "with kpis.fx_rates), waits for approval before its AR posting; unset: none waits",
+    )
+
+
 class SlackChannel(Section):
     kind: Literal["slack"] = "slack"
     webhook_url: AnyHttpUrl
@@ -447,6 +458,7 @@ class Settings(BaseSettings):
     systems: Systems = Systems()
     slas: list[StageSla] = Field(default_factory=_default_slas)
     kpis: KpiSettings = KpiSettings()
+    approvals: ApprovalSettings = ApprovalSettings()
     alerts: AlertSettings = AlertSettings()
     retention: RetentionSettings = RetentionSettings()
     probes: ProbeSettings = ProbeSettings()

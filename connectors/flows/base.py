@@ -19,6 +19,7 @@ from connectors.tracing import Clock, observe
 from store.states import System
 
 if TYPE_CHECKING:
+    from connectors.approvals import ApprovalPolicy
     from connectors.erp import Erp
 
 
@@ -62,7 +63,10 @@ class FlowContext:
     erp: Erp
     cache: dict[str, Any] = field(default_factory=dict)
     store: Engine | None = None
-    """our store, for the flows that capture reference data into it (consultants)"""
+    """our store, for the flows that capture reference data into it (consultants) and
+    record approval checkpoints"""
+    approvals: ApprovalPolicy | None = None
+    """which objects wait for a person's approval (none without it)"""
 
     def api(self, system: System) -> Api:
         return self.apis[system]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from connectors.approvals import Checkpoint, require
 from connectors.errors import ConnectorError, RetryableError, ValidationFailed
 from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
 from connectors.outbox import ClaimedMessage, Step
@@ -126,6 +127,7 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
     except ValidationFailed as exc:
         context.failed_at(exc, "validate invoice", "rejected", System.BILLING, attributes)
         raise
+    checkpoint(context, message, invoice)
     try:
         posting_id = context.erp.create_posting(invoice, attributes)
     except ConnectorError as exc:
@@ -134,6 +136,20 @@ def post(context: FlowContext, message: ClaimedMessage) -> StepResult:
             credit_refused(context, invoice, exc, attributes)
         raise
     return StepResult({"ar_posting_id": posting_id}, stage="posted", attributes=attributes)
+
+
+def checkpoint(context: FlowContext, message: ClaimedMessage, invoice: dict[str, Any]) -> None:
+    """An invoice above the approval limit waits for a person (connectors.approvals):
+    returns once approved, else raises `AwaitingApproval`."""
+    if context.approvals is None or context.store is None:
+        return
+    amount, currency = money(invoice["amount"]), str(invoice["currency"])
+    reason = context.approvals.invoice_reason(amount, currency)
+    if reason is None:
+        return
+    invoice_id = str(invoice["id"])
+    wait = Checkpoint(f"invoice:{invoice_id}", "invoice", invoice_id, amount, currency, reason)
+    require(context.store, message, wait, context.clock())
 
 
 def credited_in_full(

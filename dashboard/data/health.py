@@ -60,19 +60,20 @@ def sync_matrix(conn: Connection, since: dt.datetime) -> pd.DataFrame:
         if not outcomes.empty
         else pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=["system", "flow"]))
     )
-    for state in ("succeeded", "dead", "pending", "running"):
+    for state in ("succeeded", "dead", "pending", "running", "held"):
         if state not in wide:
             wide[state] = 0
-    wide = wide.reset_index()[["system", "flow", "succeeded", "dead", "pending", "running"]]
+    wide = wide.reset_index()[["system", "flow", "succeeded", "dead", "pending", "running", "held"]]
     keys = ["system", "flow"]
     flows = pd.concat(
         [wide[keys], retries[keys], dead[keys], probes.loc[probes["flow"].notna(), keys]]
     ).drop_duplicates()
     table = flows.merge(wide, on=keys, how="left").merge(retries, on=keys, how="left")
     table = table.merge(dead, on=keys, how="left")
-    counts = ["succeeded", "dead", "pending", "running", "retries", "open_dead_letters"]
+    counts = ["succeeded", "dead", "pending", "running", "held", "retries", "open_dead_letters"]
     table[counts] = table[counts].fillna(0).astype(int)
-    table["waiting"] = table["pending"] + table["running"]
+    # held: waiting for a person's approval (connectors.approvals)
+    table["waiting"] = table["pending"] + table["running"] + table["held"]
     probe_by_key = {(r.system, r.flow): r.status for r in probes.itertuples() if r.flow is not None}
     probe_by_system = {
         r.system: r.status for r in probes.itertuples() if r.flow is None and r.kind == "health"

@@ -37,9 +37,12 @@ EXECUTED_STAGES = {
 """The deal stages our steps reach for every contract executed in CLM"""
 
 
-def sandbox_settings(urls: dict[str, str], erp: SystemSettings | None = None) -> Settings:
-    """Settings pointing at the sandbox; `erp` replaces its ERP (e.g. a Tryton server)."""
-    base = Settings()
+def sandbox_settings(
+    urls: dict[str, str], erp: SystemSettings | None = None, base: Settings | None = None
+) -> Settings:
+    """`base` (default: the defaults) pointing at the sandbox; `erp` replaces its ERP (e.g.
+    a Tryton server)."""
+    base = base or Settings()
     systems = {
         s.value: base.systems.get(s).model_copy(
             update={
@@ -91,6 +94,7 @@ def start_firm(
     scenario: ScenarioSettings | None = None,
     fault_overrides: dict[str, object] | None = None,
     export_spans: bool = True,
+    settings: Settings | None = None,
 ) -> Firm:
     """The firm with our connectors wired as the runtime wires them. Without
     `export_spans` the tracer exports nothing, as if the process died right after each
@@ -125,7 +129,7 @@ def start_firm(
         else TracerProvider()
     )
     connectors = build_connectors(
-        sandbox_settings(servers.urls, erp),
+        sandbox_settings(servers.urls, erp, settings),
         engine,
         provider.get_tracer("connectors"),
         clock=clock.now,

@@ -7,12 +7,15 @@ import datetime as dt
 import random
 import threading
 from collections import Counter
+from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 
-from connectors.errors import FatalError, RateLimited, ServerError
+from connectors.approvals import Checkpoint, decide, require
+from connectors.errors import AwaitingApproval, FatalError, RateLimited, ServerError
 from connectors.outbox import BackoffPolicy, ClaimedMessage, Outcome, Step, claim, enqueue, record
 from connectors.replay import replay_statuses, request_replay
 from connectors.worker import StepResult, Worker
@@ -242,3 +245,59 @@ def test_a_failing_system_is_paused_while_the_others_flow(engine: Engine) -> Non
     assert worker.breakers.state(System.ERP, clock[0]) == "open"
     # Paused: the ERP saw the threshold's worth of calls, then only rare probes.
     assert 5 <= calls["erp"] <= 7
+
+
+def _held_run(engine: Engine, decide_meanwhile: bool | None) -> sa.Row:  # type: ignore[type-arg]
+    """A step stops at an approval checkpoint; the approval is decided (approved: True,
+    rejected: False, not at all: None) while the step still runs, before the worker holds
+    the message. Returns the message afterwards."""
+    put(engine, steps(1))
+    [message] = claim(engine, "w", T0)
+    checkpoint = Checkpoint("invoice:INV-0", "invoice", "INV-0", Decimal("50000"), "USD", "big")
+    with pytest.raises(AwaitingApproval) as held:
+        require(engine, message, checkpoint, T0)
+    if decide_meanwhile is not None:
+        # the message is running: the decision leaves it to the worker
+        decide(
+            engine,
+            [held.value.approval_id],
+            approve=decide_meanwhile,
+            actor="cfo",
+            note="no",
+            now=T0,
+        )
+        assert state_of(engine, "ar-posting:INV-0").state == MessageState.RUNNING
+    outcome = Outcome(
+        AttemptOutcome.HELD,
+        4,
+        error_class=held.value.error_class,
+        error=str(held.value),
+        approval_id=held.value.approval_id,
+    )
+    record(engine, message, outcome, T0 + dt.timedelta(seconds=1), worker="w")
+    return state_of(engine, "ar-posting:INV-0")
+
+
+def test_a_held_step_waits_unclaimed_and_is_not_counted_as_an_attempt(engine: Engine) -> None:
+    held = _held_run(engine, None)
+    assert (held.state, held.attempts, held.last_error_class) == ("held", 0, "awaiting_approval")
+    assert "waiting for approval" in held.last_error and "big" in held.last_error
+    assert claim(engine, "w", T0 + dt.timedelta(days=30)) == []  # never due by itself
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SyncAttempt)).scalar() == 0
+
+
+def test_an_approval_decided_while_its_step_runs_is_not_lost(engine: Engine) -> None:
+    approved = _held_run(engine, True)
+    assert (approved.state, approved.attempts) == ("pending", 0)  # due again at once
+    [again] = claim(engine, "w", T0 + dt.timedelta(seconds=2))
+    assert again.attempt == 1
+
+
+def test_a_rejection_decided_while_its_step_runs_dead_letters_it(engine: Engine) -> None:
+    rejected = _held_run(engine, False)
+    assert rejected.state == "dead"
+    with engine.connect() as conn:
+        letter = conn.execute(sa.select(DeadLetter)).one()
+    assert (letter.error_class, letter.state) == ("approval_rejected", DeadLetterState.OPEN)
+    assert letter.error == "approval 1 rejected by cfo: no"

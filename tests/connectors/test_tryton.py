@@ -46,7 +46,8 @@ def tryton_template(pytestconfig: pytest.Config) -> Path:
     except ImportError:
         skip_or_fail("trytond is not installed: make test installs the `tryton` extra")
 
-    cache = Path(pytestconfig.cache.mkdir("tryton")) if pytestconfig.cache else Path("/tmp")
+    store = getattr(pytestconfig, "cache", None)  # None with `-p no:cacheprovider`
+    cache = Path(store.mkdir("tryton")) if store is not None else Path("/tmp")
     template = cache / f"template-{dt.date.today().year}"
     if not (template / "firm.sqlite").exists() or not (template / "ready").exists():
         build_database(template, "firm", PASSWORD)

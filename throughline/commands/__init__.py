@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import typer
 
-from throughline.commands import alerts, deals, dlq, export, kpis, probes, sandbox, tokens, users
+from throughline.commands import (
+    alerts,
+    approvals,
+    deals,
+    dlq,
+    export,
+    kpis,
+    probes,
+    sandbox,
+    tokens,
+    users,
+)
 
 GROUPS: dict[str, typer.Typer] = {
     "sandbox": sandbox.app,
     "dlq": dlq.app,
+    "approvals": approvals.app,
     "probes": probes.app,
     "kpis": kpis.app,
     "deals": deals.app,

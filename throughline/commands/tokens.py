@@ -21,7 +21,10 @@ def create(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="A unique name, e.g. the sender: mulesoft-prod."),
     scope: list[str] = typer.Option(
-        ["ingest"], "--scope", "-s", help="ingest, read, replay or admin; repeat for several."
+        ["ingest"],
+        "--scope",
+        "-s",
+        help="ingest, read, replay, approve or admin; repeat for several.",
     ),
     expires_in: str | None = typer.Option(
         None, "--expires-in", help="Lifetime such as 90d; default: no expiry."
