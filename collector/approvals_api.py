@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from collector.auth import TokenVerifier
+from collector.deals_api import scope_guard
 from connectors.approvals import DecisionError, decide, list_approvals
 from store.states import ApprovalState
 
@@ -30,14 +31,9 @@ def build_approvals_router(
     read_guard: Callable[[Request], None],
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> APIRouter:
-    def require_approve(request: Request) -> None:
-        if token_required and not verifier.allows(request.headers.get("authorization"), "approve"):
-            raise HTTPException(
-                401,
-                "deciding approvals needs a token with scope approve",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
+    require_approve = scope_guard(
+        verifier, token_required, "approve", "deciding approvals needs a token with scope approve"
+    )
     router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 
     @router.get(

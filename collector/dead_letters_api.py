@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from collector.auth import TokenVerifier
+from collector.deals_api import scope_guard
 from connectors.dead_letters import DeadLetterFilter, find_dead_letters
 from connectors.replay import replay_statuses, request_replay
 
@@ -33,14 +34,9 @@ def build_dead_letters_router(
     read_guard: Callable[[Request], None],
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> APIRouter:
-    def require_replay(request: Request) -> None:
-        if token_required and not verifier.allows(request.headers.get("authorization"), "replay"):
-            raise HTTPException(
-                401,
-                "replay needs a token with scope replay",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
+    require_replay = scope_guard(
+        verifier, token_required, "replay", "replay needs a token with scope replay"
+    )
     router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
     @router.get("", summary="Open dead letters, oldest first", dependencies=[Depends(read_guard)])

@@ -13,18 +13,27 @@ from collector.auth import TokenVerifier
 from store import deal_queries
 
 
+def scope_guard(
+    verifier: TokenVerifier, token_required: bool, scope: str, refusal: str
+) -> Callable[[Request], None]:
+    """A dependency that asks for a token with `scope` (or `admin`) when required, and
+    answers 401 with `refusal` without one."""
+
+    def require(request: Request) -> None:
+        if token_required and not verifier.allows(request.headers.get("authorization"), scope):
+            raise HTTPException(401, refusal, headers={"WWW-Authenticate": "Bearer"})
+
+    return require
+
+
 def read_guard(verifier: TokenVerifier, token_required: bool) -> Callable[[Request], None]:
     """A dependency that asks for a token with scope `read` (or `admin`) when required."""
-
-    def require_read(request: Request) -> None:
-        if token_required and not verifier.allows(request.headers.get("authorization"), "read"):
-            raise HTTPException(
-                401,
-                "missing or invalid token: send Authorization: Bearer <token with scope read>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return require_read
+    return scope_guard(
+        verifier,
+        token_required,
+        "read",
+        "missing or invalid token: send Authorization: Bearer <token with scope read>",
+    )
 
 
 def build_deals_router(engine: Engine, verifier: TokenVerifier, token_required: bool) -> APIRouter:

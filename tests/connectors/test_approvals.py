@@ -119,6 +119,13 @@ def test_approved_post_once_and_rejected_become_dead_letters_replayed_as_asked_a
     assert listed.exit_code == 0, listed.output
     assert {a["id"] for a in json.loads(listed.stdout)["approvals"]} == {r.id for r in rows}
 
+    table = runner.invoke(app, ["approvals", "list", "--limit", "2"], env=env)
+    assert table.exit_code == 0, table.output
+    assert f"1-2 of {len(rows)} approval(s); next page: --offset 2" in table.stdout
+    assert approve.object_id in table.stdout
+    wrong = runner.invoke(app, ["approvals", "list", "--state", "pending"], env=env)
+    assert wrong.exit_code == 2 and "use one of open, approved, rejected or all" in wrong.output
+
     done = runner.invoke(
         app, ["approvals", "approve", str(approve.id), "--as", "cfo", "-n", "signed"], env=env
     )

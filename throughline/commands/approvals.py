@@ -52,21 +52,27 @@ def list_approvals(
         )
         return
     now = dt.datetime.now(dt.UTC)
-    table = Table("id", "state", "waiting", "object", "deal", "amount", "reason", "decided")
+    table = Table("id", "state", "waited")
+    for name in ("object", "deal", "amount"):  # whole, on one line: they are copied
+        table.add_column(name, no_wrap=True, min_width=8)
+    table.add_column("decided")
+    reasons = []
     for r in rows:
         waited = (r.decided_at or now) - r.requested_at
-        decided = f"{r.decided_by} {r.decided_at:%Y-%m-%d %H:%M}" if r.decided_at else ""
+        decided = f"{r.decided_by} {r.decided_at:%m-%d %H:%M}" if r.decided_at else ""
         table.add_row(
             str(r.id),
             r.state.value,
             _age(waited),
-            f"{r.object_type} {r.object_id}",
+            r.object_id,
             r.deal_id or "",
             f"{r.amount:,.2f} {r.currency}",
-            r.reason,
             decided,
         )
+        reasons.append(f"{r.id}: {r.reason}" + (f" — {r.note}" if r.note else ""))
     console.print(table)
+    for line in reasons:  # whole, under the table: too long for a column
+        console.print(line, highlight=False, markup=False)
     shown = f"{offset + 1}-{offset + len(rows)} of {total}"
     more = f"; next page: --offset {offset + len(rows)}" if offset + len(rows) < total else ""
     console.print(f"{shown} approval(s){more}", highlight=False)
