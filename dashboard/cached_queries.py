@@ -9,12 +9,13 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from connectors.approvals import list_approvals
 from dashboard.data import audit, deal_trace, dimensions, forecast, funnel, health
 from dashboard.data.kpi_readings import KpiBoard, SliceFilter, kpi_board, kpi_history
 from dashboard.resources import store_engine
 from probes import stuck_work
 from store.deal_queries import DealPage, SyncStep, trace_spans
-from store.states import ProbeKind
+from store.states import ApprovalState, ProbeKind
 from throughline.config import Settings
 
 TTL = dt.timedelta(seconds=60)
@@ -124,7 +125,22 @@ def audit_log(url: str) -> pd.DataFrame:
         return audit.recent_audit(conn)
 
 
+@st.cache_data(ttl=SHORT_TTL, show_spinner=False)
+def approvals(url: str) -> pd.DataFrame:
+    """The open approval checkpoints, the longest waiting first (at most 500)."""
+    rows, _total = list_approvals(store_engine(url), ApprovalState.OPEN, limit=500)
+    columns = ["id", "object_id", "deal_id", "amount", "currency", "requested_at", "reason"]
+    return pd.DataFrame(
+        [
+            [r.id, r.object_id, r.deal_id, float(r.amount), r.currency, r.requested_at, r.reason]
+            for r in rows
+        ],
+        columns=columns,
+    )
+
+
 def forget_outbox_reads() -> None:
-    """After a replay: the dead letters, replays, matrix and deals read before are stale."""
-    for cached in (dead_letters, replays, sync_matrix, deal, audit_log, stuck):
+    """After a replay or a decision: the dead letters, replays, approvals, matrix and deals
+    read before are stale."""
+    for cached in (dead_letters, replays, approvals, sync_matrix, deal, audit_log, stuck):
         cached.clear()

@@ -20,4 +20,5 @@ else:
     table = stuck.sorted_table(ctx, items)
     stuck.open_a_deal(table)
     stuck.export_csv(table)
+stuck.approvals(ctx)
 stuck.reconciliation(ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from connectors.approvals import DecisionError, decide
 from dashboard import cached_queries as cq
 from dashboard.accounts import audit
 from dashboard.components import deal_picker
@@ -103,3 +104,57 @@ def reconciliation(ctx: PageContext) -> None:
         st.info("No reconciliation findings: the probes found none, or have not run yet.")
         return
     st.dataframe(found, hide_index=True, key="stuck_findings")
+
+
+def approvals(ctx: PageContext) -> None:
+    """Invoices held at an approval checkpoint, and (for finance) the decision on them."""
+    st.subheader("Waiting for approval")
+    waiting = cq.approvals(ctx.url)
+    decided = st.session_state.pop(LAST_DECISION, None)
+    if decided:
+        st.success(decided)
+    if waiting.empty:
+        limit = ctx.settings.approvals.invoice_above
+        st.info(
+            "No invoice waits for approval."
+            if limit is not None
+            else "No approval checkpoints: set `approvals.invoice_above` to have invoices "
+            "above an amount wait for finance before their AR posting."
+        )
+        return
+    shown = waiting.assign(
+        waited_hours=[round((now() - t).total_seconds() / 3600, 1) for t in waiting["requested_at"]]
+    ).drop(columns=["requested_at"])
+    st.dataframe(shown, hide_index=True, key="approvals_table")
+    deal_picker(waiting["deal_id"], key="approvals_deal", label="Open a deal from this table")
+    if not allowed(Permission.APPROVE):
+        return
+    ids = [int(i) for i in waiting["id"]]
+    chosen = st.multiselect("Approvals", ids, key="approvals_chosen")
+    note = st.text_input("Note (audited; required to reject)", key="approvals_note")
+    yes, no = st.columns(2)
+    if yes.button(f"Approve ({len(chosen)})", key="approvals_approve", disabled=not chosen):
+        _decide(chosen, True, note)
+    if no.button(
+        f"Reject ({len(chosen)})", key="approvals_reject", disabled=not chosen or not note.strip()
+    ):
+        _decide(chosen, False, note)
+
+
+LAST_DECISION = "approvals_last_decision"
+
+
+def _decide(ids: list[int], approve: bool, note: str) -> None:
+    user = current_user()
+    assert user is not None
+    try:
+        decisions = decide(
+            engine(), ids, approve=approve, actor=user.username, note=note or None, now=now()
+        )
+    except DecisionError as exc:
+        st.error(f"Nothing decided: {exc}")
+        return
+    what = "approved: the outbox workers post them next" if approve else "rejected: dead letters"
+    st.session_state[LAST_DECISION] = f"{len(decisions)} {what}."
+    cq.forget_outbox_reads()
+    st.rerun()

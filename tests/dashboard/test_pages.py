@@ -4,19 +4,21 @@ and what a role may not do is not there."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from streamlit.testing.v1 import AppTest
 
 from dashboard.formatting import kpi_text
 from dashboard.sections.cash import TILES
 from kpis.snapshots import latest_snapshots
 from store.access import AuditEntry
-from store.outbox import DeadLetter, Replay
+from store.outbox import Approval, DeadLetter, Replay, SyncMessage
 from tests.dashboard.conftest import open_app, sign_in
+from tests.dashboard.seed import ago
 from throughline.config import Settings
 
 HEALTH = "app_pages/integration_health.py"
@@ -268,3 +270,73 @@ def test_a_tile_shows_millions_whole_instead_of_cut() -> None:
     assert kpi_text(571_379.67, "USD", settings, "USD", compact=True) == "USD 571,380"
     # in another currency view, converted first (1 GBP = 1.27 USD)
     assert kpi_text(1_270_000.0, "USD", settings, "GBP", compact=True) == "GBP 1.00 M"
+
+
+def test_finance_approves_an_invoice_held_for_approval_and_oncall_may_not(
+    app_as: Callable[[str], AppTest], seeded: Engine
+) -> None:
+    with seeded.begin() as conn:
+        conn.execute(
+            insert(SyncMessage),
+            [
+                {
+                    "id": 10,
+                    "flow": "invoice_to_ar",
+                    "step": "post",
+                    "system": "erp",
+                    "idempotency_key": "invoice_to_ar.post:I9",
+                    "deal_id": "D1",
+                    "payload": {},
+                    "state": "held",
+                    "attempts": 0,
+                    "next_attempt_at": ago(hours=5),
+                    "created_at": ago(hours=5),
+                    "updated_at": ago(hours=5),
+                }
+            ],
+        )
+        conn.execute(
+            insert(Approval),
+            [
+                {
+                    "key": "invoice:I9",
+                    "message_id": 10,
+                    "flow": "invoice_to_ar",
+                    "object_type": "invoice",
+                    "object_id": "I9",
+                    "deal_id": "D1",
+                    "amount": Decimal("90000.00"),
+                    "currency": "EUR",
+                    "reason": "invoice of 90,000.00 EUR is above the approval limit",
+                    "state": "open",
+                    "requested_at": ago(hours=5),
+                }
+            ],
+        )
+    oncall = app_as("ops")
+    oncall.switch_page(STUCK).run()
+    assert not oncall.exception
+    waiting = table_with(oncall, "object_id", "waited_hours")
+    assert list(waiting["object_id"]) == ["I9"] and list(waiting["amount"]) == [90000.0]
+    assert not any(label.startswith("Approve") for label in buttons(oncall))  # finance's call
+
+    at = app_as("fin")
+    at.switch_page(STUCK).run()
+    assert at.button(key="approvals_approve").disabled  # nothing chosen yet
+    at.multiselect(key="approvals_chosen").select(1).run()
+    assert at.button(key="approvals_reject").disabled  # a rejection needs its reason
+    at.text_input(key="approvals_note").input("signed off by the CFO").run()
+    at.button(key="approvals_approve").click().run()
+    assert not at.exception
+    assert "1 approved" in at.success[0].value
+    with seeded.connect() as conn:
+        decided = conn.execute(select(Approval.state, Approval.decided_by, Approval.note)).one()
+        message = conn.execute(select(SyncMessage.state).where(SyncMessage.id == 10)).scalar()
+        audited = conn.execute(
+            select(AuditEntry.actor, AuditEntry.note).where(AuditEntry.action == "approval.approve")
+        ).all()
+    assert tuple(decided) == ("approved", "fin", "signed off by the CFO")
+    assert message == "pending"  # due again: the next worker round posts it
+    assert [tuple(a) for a in audited] == [("fin", "signed off by the CFO")]
+    shown = [t.value for t in at.dataframe if "waited_hours" in t.value.columns]
+    assert shown == []  # it no longer waits: the table is gone
