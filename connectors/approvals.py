@@ -1,5 +1,7 @@
 """Approval checkpoints (DESIGN 1: some steps wait for a person on purpose): an invoice
-worth more than `approvals.invoice_above` waits before its AR posting. The step records the
+worth more than `approvals.invoice_above` waits before its AR posting; with
+`approvals.over_cap`, a billable that would take its contract past the cap waits before its
+charge (instead of being rejected). The step records the
 checkpoint (`approvals`, one per object) and stops with `AwaitingApproval`; the worker then
 holds its message (state `held`: not claimed, not retried, no attempt counted) until a
 person decides. Approving puts the message back in the outbox, due now, and its next run
@@ -30,11 +32,12 @@ from throughline.config import Settings
 @dataclass(frozen=True)
 class ApprovalPolicy:
     """Which objects wait for approval: invoices worth more than `invoice_above` in the
-    reporting currency."""
+    reporting currency; with `over_cap`, billables past their contract's cap."""
 
     invoice_above: float | None
     reporting_currency: str
     fx_rates: Mapping[str, float]
+    over_cap: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> ApprovalPolicy:
@@ -42,6 +45,7 @@ class ApprovalPolicy:
             settings.approvals.invoice_above,
             settings.kpis.reporting_currency,
             dict(settings.kpis.fx_rates),
+            settings.approvals.over_cap,
         )
 
     def invoice_reason(self, amount: Decimal, currency: str) -> str | None:

@@ -89,6 +89,15 @@ class ValidationFailed(FatalError):
     error_class = "validation"
 
 
+class OverCap(ValidationFailed):
+    """A charge that would take a capped contract past its cap: refused, or held for
+    approval where `approvals.over_cap` says a person decides (connectors.approvals)."""
+
+    def __init__(self, message: str, *, amount: object) -> None:
+        super().__init__(message)
+        self.amount = amount
+
+
 class MissingPrerequisite(RetryableError):
     """An upstream record this step needs does not exist yet (a flow ran out of order)."""
 

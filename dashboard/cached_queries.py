@@ -129,13 +129,17 @@ def audit_log(url: str) -> pd.DataFrame:
 def approvals(url: str) -> pd.DataFrame:
     """The open approval checkpoints, the longest waiting first (at most 500)."""
     rows, _total = list_approvals(store_engine(url), ApprovalState.OPEN, limit=500)
-    columns = ["id", "object_id", "deal_id", "amount", "currency", "requested_at", "reason"]
     return pd.DataFrame(
-        [
-            [r.id, r.object_id, r.deal_id, float(r.amount), r.currency, r.requested_at, r.reason]
-            for r in rows
-        ],
-        columns=columns,
+        {
+            "id": [r.id for r in rows],
+            "object_type": [r.object_type for r in rows],
+            "object_id": [r.object_id for r in rows],
+            "deal_id": [r.deal_id for r in rows],
+            "amount": [float(r.amount) for r in rows],
+            "currency": [r.currency for r in rows],
+            "requested_at": [r.requested_at for r in rows],
+            "reason": [r.reason for r in rows],
+        }
     )
 
 

@@ -255,6 +255,11 @@ class ApprovalSettings(Section):
         description="an invoice worth more than this, in kpis.reporting_currency (converted "
         "with kpis.fx_rates), waits for approval before its AR posting; unset: none waits",
     )
+    over_cap: bool = Field(
+        default=False,
+        description="a billable that would take a capped contract past its cap waits for "
+        "approval (approved: charged anyway) instead of being rejected by validation",
+    )
 
 
 class SlackChannel(Section):

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from connectors.errors import MissingPrerequisite, ValidationFailed
+from connectors.approvals import Checkpoint, require
+from connectors.errors import MissingPrerequisite, OverCap, ValidationFailed
 from connectors.flows.base import FlowContext, Observation, Planned, Stream, money, parse_time
 from connectors.outbox import ClaimedMessage, Step
 from connectors.worker import StepResult
@@ -155,8 +156,9 @@ def validate(
             Decimal(0),
         )
         if billed + amount > money(cap):
-            raise ValidationFailed(
-                f"charge of {amount} would bring billed {money(billed)} past the cap {money(cap)}"
+            raise OverCap(
+                f"charge of {amount} would bring billed {money(billed)} past the cap {money(cap)}",
+                amount=amount,
             )
 
 
@@ -184,6 +186,10 @@ def charge(context: FlowContext, message: ClaimedMessage) -> StepResult:
         )
     try:
         validate(schedule, charges, kind, record)
+    except OverCap as exc:
+        if not over_cap_approved(context, message, item, exc, str(schedule.get("currency"))):
+            context.failed_at(exc, "validate billable", "rejected", System.PSA, attributes)
+            raise
     except ValidationFailed as exc:
         context.failed_at(exc, "validate billable", "rejected", System.PSA, attributes)
         raise
@@ -204,6 +210,20 @@ def charge(context: FlowContext, message: ClaimedMessage) -> StepResult:
         attributes=attributes,
     )
     return StepResult({"charge_id": created["id"]}, stage="validated", attributes=attributes)
+
+
+def over_cap_approved(
+    context: FlowContext, message: ClaimedMessage, item: str, refusal: OverCap, currency: str
+) -> bool:
+    """Whether a person approved charging past the cap (`approvals.over_cap`): False where
+    no one decides (the charge is rejected); raises `AwaitingApproval` while it waits."""
+    if context.approvals is None or not context.approvals.over_cap or context.store is None:
+        return False
+    wait = Checkpoint(
+        f"billable:{item}", "billable_item", item, money(refusal.amount), currency, str(refusal)
+    )
+    require(context.store, message, wait, context.clock())
+    return True
 
 
 def handlers(context: FlowContext) -> dict[tuple[str, str], Any]:

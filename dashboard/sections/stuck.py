@@ -107,7 +107,8 @@ def reconciliation(ctx: PageContext) -> None:
 
 
 def approvals(ctx: PageContext) -> None:
-    """Invoices held at an approval checkpoint, and (for finance) the decision on them."""
+    """Invoices and billables held at an approval checkpoint, and (for finance) the
+    decision on them."""
     st.subheader("Waiting for approval")
     waiting = cq.approvals(ctx.url)
     decided = st.session_state.pop(LAST_DECISION, None)
@@ -116,8 +117,8 @@ def approvals(ctx: PageContext) -> None:
     if waiting.empty:
         limit = ctx.settings.approvals.invoice_above
         st.info(
-            "No invoice waits for approval."
-            if limit is not None
+            "Nothing waits for approval."
+            if limit is not None or ctx.settings.approvals.over_cap
             else "No approval checkpoints: set `approvals.invoice_above` to have invoices "
             "above an amount wait for finance before their AR posting."
         )

@@ -1,7 +1,8 @@
 """Approval checkpoints (DESIGN 1: some steps wait for a person on purpose): with
 `approvals.invoice_above` set, an invoice worth more than it waits before its AR posting,
 held, while its SLA clock runs on; approving it (command line) posts it once, rejecting it
-(REST API) leaves a dead letter that says why, and replaying that asks again."""
+(REST API) leaves a dead letter that says why, and replaying that asks again. With
+`approvals.over_cap`, a billable past its contract's cap waits instead of being rejected."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from collector.api import create_app
-from connectors.approvals import ApprovalPolicy, list_approvals
+from connectors.approvals import ApprovalPolicy, decide, list_approvals
 from connectors.replay import request_replay
 from probes.base import ProbeContext
 from probes.stuck import StuckWorkProbe
@@ -215,3 +216,70 @@ def test_the_limit_is_in_the_reporting_currency_and_an_unknown_currency_waits() 
     )
     assert policy.invoice_reason(Decimal("5.00"), "JPY") == "5.00 JPY has no rate to USD"
     assert ApprovalPolicy(None, "USD", {}).invoice_reason(Decimal("1e9"), "USD") is None
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
+    """A firm with `approvals.over_cap`: after a month, one time-and-materials contract's
+    cap is lowered to what it has billed, so its next approved hours go past it."""
+    directory = tmp_path_factory.mktemp("over-cap")
+    engine = make_engine(f"sqlite:///{directory}/store.db", immediate=True)
+    migrate.upgrade(engine)
+    settings = Settings().model_copy(update={"approvals": ApprovalSettings(over_cap=True)})
+    running = start_firm(directory, engine, seed=42, horizon_days=60, settings=settings)
+    try:
+        running.run(30)
+        yield running
+    finally:
+        running.stop()
+        engine.dispose()
+
+
+def test_a_billable_past_the_cap_waits_for_approval_instead_of_being_rejected(
+    capped: Firm,
+) -> None:
+    billing = capped.world.services["billing"]
+    charges = billing.store.all("charges")
+    billed: dict[str, Decimal] = {}
+    for c in charges:
+        amount = Decimal(c["quantity"]) * Decimal(c["unit_price"])
+        billed[c["billing_schedule_id"]] = billed.get(c["billing_schedule_id"], Decimal(0)) + amount
+    schedule = next(
+        s
+        for s in billing.store.all("billing_schedules")
+        if s["billing_model"] == "time_and_materials" and s["id"] in billed
+    )
+    billing.update(
+        "billing_schedules", str(schedule["id"]), {"cap_amount": str(billed[schedule["id"]])}
+    )
+    before = {c["id"] for c in charges}
+    capped.run(10)
+
+    held, _ = list_approvals(capped.engine, ApprovalState.OPEN, limit=1000)
+    over = [a for a in held if a.object_type == "billable_item"]
+    assert over, "no billable went past the lowered cap"
+    assert all("past the cap" in a.reason for a in over)
+    assert {a.currency for a in over} == {schedule["currency"]}
+    new = [c for c in billing.store.all("charges") if c["id"] not in before]
+    assert not {c["source_reference"] for c in new if c["billing_schedule_id"] == schedule["id"]}
+    with capped.engine.connect() as conn:
+        rejected = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(DeadLetter)
+            .where(DeadLetter.flow == "billables", DeadLetter.error_class == "validation")
+        ).scalar()
+    assert rejected == 0  # waiting for a person, not refused
+
+    first = over[0]
+    decide(
+        capped.engine,
+        [first.id],
+        approve=True,
+        actor="cfo",
+        note="change order 7",
+        now=capped.world.clock.now(),
+    )
+    capped.run(1)
+    charged = {c["source_reference"] for c in billing.store.all("charges")}
+    assert first.object_id in charged  # charged past the cap, as approved
+    assert not {a.object_id for a in over[1:]} & charged  # the others still wait

@@ -14,7 +14,8 @@ from throughline.console import console, errors
 
 app = typer.Typer(
     help="Approval checkpoints: invoices above `approvals.invoice_above` wait here before "
-    "their AR posting; list them, approve or reject.",
+    "their AR posting, and with `approvals.over_cap` billables past their contract's cap "
+    "before their charge; list them, approve or reject.",
     no_args_is_help=True,
 )
 
