@@ -22,10 +22,10 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.errors import AwaitingApproval
-from connectors.outbox import APPROVAL_REJECTED, ClaimedMessage, rejection_text
+from connectors.outbox import APPROVAL_REJECTED, ClaimedMessage, rejection_text, settle_death
 from store.access import AuditEntry
-from store.outbox import Approval, DeadLetter, SyncMessage
-from store.states import ApprovalState, DeadLetterState, MessageState
+from store.outbox import Approval, SyncMessage
+from store.states import ApprovalState, MessageState
 from throughline.config import Settings
 
 
@@ -225,36 +225,7 @@ def _release(
         )
     ).rowcount
     if moved:
-        open_dead_letter(conn, message_id, error, now)
-
-
-def open_dead_letter(conn: Connection, message_id: int, error: str, now: dt.datetime) -> None:
-    """The dead letter of a rejected message (a new one, or its old one opened again)."""
-    message = conn.execute(
-        select(SyncMessage.flow, SyncMessage.system, SyncMessage.deal_id).where(
-            SyncMessage.id == message_id
-        )
-    ).one()
-    values: dict[str, Any] = {
-        "error_class": APPROVAL_REJECTED,
-        "error": error,
-        "state": DeadLetterState.OPEN,
-        "dead_at": now,
-        "resolved_at": None,
-    }
-    letter = conn.execute(select(DeadLetter.id).where(DeadLetter.message_id == message_id)).scalar()
-    if letter is None:
-        conn.execute(
-            insert(DeadLetter).values(
-                message_id=message_id,
-                flow=message.flow,
-                system=message.system,
-                deal_id=message.deal_id,
-                **values,
-            )
-        )
-    else:
-        conn.execute(update(DeadLetter).where(DeadLetter.id == letter).values(**values))
+        settle_death(conn, message_id, APPROVAL_REJECTED, error, now)
 
 
 @dataclass(frozen=True)

@@ -328,6 +328,36 @@ def _hold(
     return state, outcome
 
 
+def settle_death(
+    conn: Connection, message_id: int, error_class: str, error: str, now: dt.datetime
+) -> None:
+    """What a worker's fatal outcome does to its dead letter, for a message that died
+    outside a run (a rejected approval): the dead letter opened (or opened again), and a
+    replay that was waiting on it settled as failed."""
+    row = conn.execute(
+        select(
+            SyncMessage.flow,
+            SyncMessage.step,
+            SyncMessage.system,
+            SyncMessage.idempotency_key,
+            SyncMessage.deal_id,
+            SyncMessage.attempts,
+        ).where(SyncMessage.id == message_id)
+    ).one()
+    message = ClaimedMessage(
+        message_id,
+        row.flow,
+        row.step,
+        System(row.system),
+        row.idempotency_key,
+        {},
+        row.deal_id,
+        row.attempts,
+    )
+    outcome = Outcome(AttemptOutcome.FATAL, 0, error_class=error_class, error=error)
+    _settle_dead_letter(conn, message, outcome, MessageState.DEAD, now)
+
+
 def _settle_dead_letter(
     conn: Connection,
     message: ClaimedMessage,

@@ -18,13 +18,13 @@ from typer.testing import CliRunner
 
 from collector.api import create_app
 from connectors.approvals import ApprovalPolicy, decide, list_approvals
-from connectors.replay import request_replay
+from connectors.replay import replay_statuses, request_replay
 from probes.base import ProbeContext
 from probes.stuck import StuckWorkProbe
 from store import migrate
 from store.engine import make_engine
 from store.outbox import DeadLetter, SyncAttempt, SyncMessage
-from store.states import ApprovalState, MessageState
+from store.states import ApprovalState, DeadLetterState, MessageState, ReplayOutcome
 from tests.connectors.firm import Firm, start_firm
 from throughline.cli import app
 from throughline.config import ApprovalSettings, Settings
@@ -197,12 +197,31 @@ def test_approved_post_once_and_rejected_become_dead_letters_replayed_as_asked_a
     assert client.get("/api/v1/approvals", params={"state": "maybe"}).status_code == 422
 
     # replaying the rejected one asks for approval again: it waits, it does not post
-    request_replay(firm.engine, [letter.id], "finance", "customer agreed", firm.world.clock.now())
+    [replay] = request_replay(
+        firm.engine, [letter.id], "finance", "customer agreed", firm.world.clock.now()
+    )
     firm.run(1)
     assert reject.object_id not in posted(firm)
     reopened, _ = list_approvals(firm.engine, ApprovalState.OPEN, limit=1000)
     assert reject.id in {r.id for r in reopened}
     assert held_messages(firm)[reject.object_id][0] == "held"
+    [waiting] = replay_statuses(firm.engine, [replay.replay_id])
+    assert waiting.outcome is ReplayOutcome.PENDING  # the replay waits with the approval
+
+    # rejected again: the dead letter is open again and the replay that waited has failed
+    decide(
+        firm.engine, [reject.id], approve=False, actor="cfo", note="no", now=firm.world.clock.now()
+    )
+    [settled] = replay_statuses(firm.engine, [replay.replay_id])
+    assert settled.outcome is ReplayOutcome.FAILED
+    with firm.engine.connect() as conn:
+        state = conn.execute(
+            sa.select(DeadLetter.state, DeadLetter.error).where(DeadLetter.id == letter.id)
+        ).one()
+    assert (state.state, state.error) == (
+        DeadLetterState.OPEN,
+        f"approval {reject.id} rejected by cfo: no",
+    )
 
 
 def test_the_limit_is_in_the_reporting_currency_and_an_unknown_currency_waits() -> None:
